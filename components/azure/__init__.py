@@ -1,0 +1,1 @@
+"""Azure resources of a region (and the DNS zones an environment owns)."""

@@ -1,0 +1,140 @@
+"""AzureRegion: everything Azure-side that one region of an environment needs.
+
+A resource group; the AKS cluster; the api/web/proxy public IPs; the DNS records that point at
+them; cert-manager's DNS identity (DNS Zone Contributor on exactly the environment's zones);
+CockroachDB's backup storage and identity (blob writer on exactly its container); and the
+Kubernetes provider the platform layer is built with. Expects the zones to exist (DnsZones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_azure_native import authorization, resources
+
+from components.azure import naming
+from components.azure.aks_cluster import AksCluster, AksClusterArgs
+from components.azure.backup_storage import BackupStorage, BackupStorageArgs
+from components.azure.dns_records import DnsRecords, DnsRecordsArgs
+from components.azure.dns_zones import DnsZones
+from components.azure.edge_ips import EdgeIps, EdgeIpsArgs
+from components.azure.roles import DNS_ZONE_CONTRIBUTOR, STORAGE_BLOB_DATA_CONTRIBUTOR
+from components.azure.workload_identity import WorkloadIdentity, WorkloadIdentityArgs
+from components.kubernetes.contracts import CERT_MANAGER_SA, COCKROACH_SA, CloudBindings
+from infra.config.model import Environment, Region
+
+
+@dataclass(frozen=True)
+class AzureRegionArgs:
+    environment: Environment
+    region: Region
+    zones: DnsZones
+    """The environment's zones (owned by this stack or referenced from the primary stack)."""
+    primary: bool
+    """Whether this region answers the environment's public hosts (else only region-scoped ones)."""
+    render_yaml_to_directory: str | None = None
+    """Render the platform layer's manifests instead of applying them."""
+
+
+class AzureRegion(pulumi.ComponentResource):
+    bindings: CloudBindings
+    """What the platform layer needs from Azure."""
+    kubernetes_provider: k8s.Provider
+    public_ips: pulumi.Output[dict[str, str]]
+    cluster_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AzureRegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("micro-infra:azure:AzureRegion", name, None, opts)
+        env, region = args.environment, args.region
+        assert region.cluster is not None and env.datastores.cockroach.backup is not None  # the model guarantees it
+        child = pulumi.ResourceOptions(parent=self)
+        client = authorization.get_client_config_output()
+
+        group = resources.ResourceGroup(
+            f"{name}-rg",
+            resource_group_name=naming.resource_group(env.name, region.name),
+            location=region.name,
+            tags={"environment": env.name, "region": region.name, "managed-by": "pulumi"},
+            # Holds the IPs and the backup account; deleting the group would take them with it.
+            opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
+        )
+        cluster = AksCluster(
+            f"{name}-aks",
+            AksClusterArgs(env.name, region, region.cluster, group.name, client.tenant_id),
+            child,
+        )
+        ips = EdgeIps(
+            f"{name}-edge",
+            EdgeIpsArgs(
+                env.name, region.name, list(region.zones), group.name, client.subscription_id,
+                cluster.control_plane_principal_id,
+            ),
+            child,
+        )
+        DnsRecords(
+            f"{name}-dns",
+            DnsRecordsArgs(env.dns, region.name, args.primary, args.zones.zone_resource_groups, ips.addresses),
+            child,
+        )
+        cert_manager = WorkloadIdentity(
+            f"{name}-cert-manager",
+            WorkloadIdentityArgs(
+                identity_name=naming.identity(env.name, region.name, "certmanager"),
+                resource_group_name=group.name,
+                location=region.name,
+                oidc_issuer_url=cluster.oidc_issuer_url,
+                service_account=CERT_MANAGER_SA,
+                subscription_id=client.subscription_id,
+                role=DNS_ZONE_CONTRIBUTOR,
+                scopes={zone.replace(".", "-"): zone_id for zone, zone_id in args.zones.zone_ids.items()},
+            ),
+            child,
+        )
+        backups = BackupStorage(
+            f"{name}-backups",
+            BackupStorageArgs(env.name, region.name, group.name, env.datastores.cockroach.backup),
+            child,
+        )
+        cockroach = WorkloadIdentity(
+            f"{name}-cockroach",
+            WorkloadIdentityArgs(
+                identity_name=naming.identity(env.name, region.name, "cockroach"),
+                resource_group_name=group.name,
+                location=region.name,
+                oidc_issuer_url=cluster.oidc_issuer_url,
+                service_account=COCKROACH_SA,
+                subscription_id=client.subscription_id,
+                role=STORAGE_BLOB_DATA_CONTRIBUTOR,
+                scopes={"backups": backups.container_id},
+            ),
+            child,
+        )
+        self.kubernetes_provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=cluster.kubeconfig,
+            render_yaml_to_directory=args.render_yaml_to_directory,
+            enable_server_side_apply=True,
+            # Never fall back to an ambient kubeconfig: a wrong context would deploy into the wrong cluster.
+            opts=child,
+        )
+        self.bindings = CloudBindings(
+            subscription_id=client.subscription_id,
+            tenant_id=client.tenant_id,
+            resource_group=group.name,
+            dns_zones=_zone_groups(args.zones, env),
+            cert_manager_client_id=cert_manager.client_id,
+            public_ip_names=ips.names,
+            backup_account=backups.account_name,
+            backup_container=backups.container_name,
+            cockroach_client_id=cockroach.client_id,
+        )
+        self.public_ips = pulumi.Output.all(**ips.addresses).apply(dict)  # type: ignore[arg-type]
+        self.cluster_name = cluster.name
+        self.register_outputs({"public_ips": self.public_ips, "cluster_name": self.cluster_name})
+
+
+def _zone_groups(zones: DnsZones, env: Environment) -> dict[str, pulumi.Input[str]]:
+    groups = pulumi.Output.from_input(zones.zone_resource_groups)
+    return {zone: groups.apply(lambda g, z=zone: g[z]) for zone in env.dns.zones}

@@ -1,0 +1,67 @@
+"""DnsRecords: a region's A records in the environment's zones.
+
+The primary region answers the public hosts (api, web, proxy, and the apps wildcard on the
+api address). Every region also answers region-scoped hosts such as api.uksouth.m3o.com, so
+operators and health checks can reach one region directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import dns
+
+from infra.config.model import Dns
+
+TTL = 300
+"""Five minutes: short enough to move an endpoint during an incident."""
+
+
+@dataclass(frozen=True)
+class DnsRecordsArgs:
+    dns: Dns
+    region: str
+    primary: bool
+    """Whether this region answers the environment's public hosts."""
+    zone_resource_groups: pulumi.Input[dict[str, str]]
+    addresses: dict[str, pulumi.Output[str]]
+    """api/web/proxy → public IP address."""
+
+
+class DnsRecords(pulumi.ComponentResource):
+    fqdns: list[str]
+    """Every name this component publishes."""
+
+    def __init__(self, name: str, args: DnsRecordsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("micro-infra:azure:DnsRecords", name, None, opts)
+        self.fqdns = []
+        groups = pulumi.Output.from_input(args.zone_resource_groups)
+        for fqdn, (zone, relative, role) in records(args.dns, args.region, args.primary).items():
+            dns.RecordSet(
+                f"{name}-{relative.replace('*', 'wildcard')}-{zone}",
+                zone_name=zone,
+                resource_group_name=groups.apply(lambda g, z=zone: g[z]),
+                relative_record_set_name=relative,
+                record_type="A",
+                ttl=TTL,
+                a_records=[{"ipv4_address": args.addresses[role]}],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.fqdns.append(fqdn)
+        self.register_outputs({"fqdns": self.fqdns})
+
+
+def records(zones: Dns, region: str, primary: bool) -> dict[str, tuple[str, str, str]]:
+    """fqdn → (zone, relative name, edge role) for a region."""
+    out: dict[str, tuple[str, str, str]] = {}
+    hosts = zones.hosts
+    for role, host in (("api", hosts.api), ("web", hosts.web), ("proxy", hosts.proxy), ("api", hosts.apps)):
+        zone = zones.zone_of(host)
+        relative = host[: -len(zone) - 1] if host != zone else "@"
+        if primary:
+            out[host] = (zone, relative, role)
+        if not host.startswith("*."):
+            regional = f"{relative}.{region}" if relative != "@" else region
+            out[f"{regional}.{zone}"] = (zone, regional, role)
+    return out

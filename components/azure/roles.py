@@ -1,0 +1,12 @@
+"""Built-in Azure role definitions, by GUID (the names can be renamed; the GUIDs cannot)."""
+
+NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
+"""Lets the AKS control plane attach the static public IPs to its load balancer."""
+DNS_ZONE_CONTRIBUTOR = "befefa01-2a29-4197-83a8-272ff33ce314"
+"""Lets cert-manager write the _acme-challenge TXT records for DNS-01."""
+STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+"""Lets CockroachDB write backups into its container, without account keys."""
+
+
+def definition_id(subscription_id: str, role: str) -> str:
+    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role}"

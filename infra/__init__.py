@@ -1,0 +1,1 @@
+"""micro-infra: the Pulumi program, its typed configuration, the offline engine and the `infra` CLI."""

@@ -1,0 +1,49 @@
+"""What every command shares: the stack enum, error exits, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from infra.config.errors import ConfigError
+
+console = Console(stderr=True)
+"""Progress and messages go to stderr, so stdout stays clean for --json and pipes."""
+out = Console()
+"""Results for people (tables, trees)."""
+
+BAD_INPUT = 2
+
+
+class StackName(StrEnum):
+    local = "local"
+    staging = "staging"
+    platform = "platform"
+
+
+def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
+    """One clear message on stderr, no traceback."""
+    sys.stderr.write(message.rstrip() + "\n")
+    raise typer.Exit(code)
+
+
+def fail_config(exc: ConfigError) -> NoReturn:
+    fail(str(exc))
+
+
+def emit_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def committed_stacks() -> list[str]:
+    """Every stack with a file in stacks/, committed ones first."""
+    from infra.config.loader import repo_root
+
+    found = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (repo_root() / "stacks").glob("Pulumi.*.yaml"))
+    order = [s.value for s in StackName]
+    return [s for s in order if s in found] + [s for s in found if s not in order]

@@ -1,0 +1,42 @@
+"""The `infra` CLI: one small module per command group, composed here."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from infra.cli import plan
+
+app = typer.Typer(
+    help="micro-infra: plan, preview and run the Micro platform's Pulumi stacks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("plan")(plan.plan)
+
+
+@app.callback()
+def main() -> None:
+    """micro-infra: plan, preview and run the Micro platform's Pulumi stacks.
+
+    Offline commands (plan, render, check, diff) need only Python. Engine commands (preview, up,
+    destroy, refresh, outputs) need the pulumi CLI: scripts/ensure-pulumi builds it.
+    """
+
+
+def run() -> None:
+    """Console entry point: bugs report one line (INFRA_DEBUG=1 shows the traceback)."""
+    try:
+        app()
+    except Exception as exc:
+        if os.environ.get("INFRA_DEBUG"):
+            raise
+        sys.stderr.write(f"infra: internal error: {type(exc).__name__}: {exc} (INFRA_DEBUG=1 for details)\n")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    run()

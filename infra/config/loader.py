@@ -1,0 +1,216 @@
+"""Read environment and stack files into typed models, or fail with every problem at once.
+
+YAML here is data written by people: anchors and aliases are refused (they are how alias
+bombs are built, and nothing in these files needs them), files are size-capped, and the top
+level must be a mapping. Nothing is deployed before these checks pass.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from infra.config.errors import ConfigError, Problem, from_validation
+from infra.config.model import Environment
+
+MAX_BYTES = 256 * 1024
+PROJECT = "micro-infra"
+STACK_NAME = re.compile(r"^[a-z][a-z0-9]{1,11}(-[a-z][a-z0-9]{1,19})?$")
+_FOREIGN_NAMESPACES = ("azure-native:", "kubernetes:", "pulumi:")
+
+
+def repo_root() -> Path:
+    """The checkout holding Pulumi.yaml; environments and stacks are found relative to it."""
+    return Path(__file__).resolve().parents[2]
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(
+                None, None, "YAML aliases are not allowed in micro-infra files", event.start_mark
+            )
+        node = super().compose_node(parent, index)
+        if node is not None and getattr(node, "anchor", None):
+            raise yaml.MarkedYAMLError(None, None, "YAML anchors are not allowed in micro-infra files", node.start_mark)
+        return node
+
+
+def read_yaml(path: Path, display: str | None = None) -> dict[str, Any]:
+    """A YAML mapping from `path`, or a ConfigError naming the file and what is wrong with it."""
+    name = display or str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([Problem(name, "", "file not found")]) from None
+    except OSError as exc:
+        raise ConfigError([Problem(name, "", f"cannot be read ({exc.strerror})")]) from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError([Problem(name, "", f"is {len(raw)} bytes; the limit is {MAX_BYTES}")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError([Problem(name, "", "is not UTF-8 text")]) from None
+    if "\x00" in text:
+        raise ConfigError([Problem(name, "", "is binary, not YAML")])
+    try:
+        data = yaml.load(text, Loader=_NoAliasLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError([Problem(name, "", f"{where}{exc.problem or exc.context}")]) from None
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        raise ConfigError([Problem(name, "", f"is not valid YAML ({type(exc).__name__})")]) from None
+    if data is None:
+        raise ConfigError([Problem(name, "", "is empty; expected a mapping of keys")])
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(name, "", f"expected a mapping at the top level, got {type(data).__name__}")])
+    return data
+
+
+def load_environment(path: Path, display: str | None = None) -> Environment:
+    name = display or str(path)
+    data = read_yaml(path, name)
+    try:
+        env = Environment.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation(name, exc) from None
+    if path.suffix in (".yaml", ".yml") and path.stem != env.name:
+        raise ConfigError([Problem(name, "name", f"{env.name!r} must match the file name {path.stem!r}")])
+    return env
+
+
+class StackSettings(BaseModel):
+    """The `micro-infra:` keys of a stack file: which environment, and how this engine run behaves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    environment: str = Field(pattern=r"^[a-z][a-z0-9]{1,11}$")
+    """The file environments/<environment>.yaml that describes this stack."""
+    regions: list[str] | None = None
+    """Only these regions of the environment; a region stack names one."""
+    zones_stack: str | None = Field(default=None, alias="zonesStack", pattern=r"^[a-z][a-z0-9-]{1,40}$")
+    """The stack that owns the DNS zones; set on region stacks, which only add records."""
+    render_yaml_to_directory: str | None = Field(default=None, alias="renderYamlToDirectory")
+    """Write Kubernetes manifests here instead of applying them (offline runs of the real engine)."""
+    helm_releases: bool = Field(default=True, alias="helmReleases")
+    """False skips Helm charts, which need the chart repositories (unreachable offline)."""
+    kube_context: str | None = Field(default=None, alias="kubeContext")
+    """kubeconfig context of a kind cluster; cloud stacks build their provider from AKS."""
+    backup_passphrase: Any = Field(default=None, alias="backupPassphrase")
+    """CockroachDB backup encryption passphrase; must be a `secure:` value."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    file: Path
+    settings: StackSettings
+    environment: Environment
+    config: dict[str, Any]
+    """Every config key of the stack file, as Pulumi config (`project:key` → raw YAML value)."""
+
+
+def stack_file(stack: str, root: Path | None = None) -> Path:
+    return (root or repo_root()) / "stacks" / f"Pulumi.{stack}.yaml"
+
+
+def check_stack_name(stack: str) -> None:
+    if not STACK_NAME.match(stack):
+        raise ConfigError(
+            [Problem("--stack", "", f"{stack!r} is not a stack name such as staging or staging-westeurope")]
+        )
+
+
+def load_stack(stack: str, root: Path | None = None) -> Stack:
+    """A committed stack: stacks/Pulumi.<stack>.yaml and the environment it names, validated."""
+    check_stack_name(stack)
+    root = root or repo_root()
+    path = stack_file(stack, root)
+    display = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    if not path.exists():
+        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in path.parent.glob("Pulumi.*.yaml"))
+        raise ConfigError([Problem(display, "", f"no such stack; known stacks: {', '.join(known)}")])
+    data = read_yaml(path, display)
+    unknown_top = set(data) - {"config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"}
+    problems = [Problem(display, key, "unknown key (expected config)") for key in sorted(unknown_top)]
+    config = data.get("config")
+    if not isinstance(config, dict):
+        raise ConfigError([*problems, Problem(display, "config", "expected a mapping of project:key values")])
+    config = {str(k): v for k, v in config.items()}
+    secret = config.get(f"{PROJECT}:backupPassphrase")
+    if secret is not None and not (isinstance(secret, dict) and set(secret) == {"secure"}):
+        problems.append(
+            Problem(
+                display, f"config.{PROJECT}:backupPassphrase", "must be a secure value (pulumi config set --secret)"
+            )
+        )
+    return _stack(stack, path, display, config, problems, root)
+
+
+def stack_from_engine(stack: str, config: dict[str, Any], root: Path | None = None) -> Stack:
+    """The stack as the real engine hands it over: config values as strings, secrets decrypted."""
+    root = root or repo_root()
+    path = stack_file(stack, root)
+    parsed = {k: _engine_value(v) for k, v in config.items()}
+    return _stack(stack, path, f"stack {stack} (config)", parsed, [], root)
+
+
+def _engine_value(value: Any) -> Any:
+    if (isinstance(value, str) and value[:1] in ("[", "{")) or value in ("true", "false"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _stack(stack: str, path: Path, display: str, config: dict[str, Any], problems: list[Problem], root: Path) -> Stack:
+    ours: dict[str, Any] = {}
+    for key, value in config.items():
+        if key.startswith(PROJECT + ":"):
+            ours[key.removeprefix(PROJECT + ":")] = value
+        elif not key.startswith(_FOREIGN_NAMESPACES):
+            problems.append(Problem(display, f"config.{key}", "unknown key (expected micro-infra:<key>)"))
+    settings = None
+    try:
+        settings = StackSettings.model_validate(ours)
+    except ValidationError as exc:
+        problems += from_validation(display, exc, ("config",)).problems
+    if problems or settings is None:
+        raise ConfigError([_qualify(p) for p in problems])
+    env_path = root / "environments" / f"{settings.environment}.yaml"
+    env = load_environment(env_path, str(env_path.relative_to(root)))
+    _check_regions(display, settings, env)
+    return Stack(stack, path, settings, env, config)
+
+
+def _qualify(p: Problem) -> Problem:
+    """Show stack keys the way they are written: config.micro-infra:<key>."""
+    if p.path.startswith("config.") and ":" not in p.path:
+        return Problem(p.file, p.path.replace("config.", f"config.{PROJECT}:", 1), p.message)
+    return p
+
+
+def _check_regions(display: str, settings: StackSettings, env: Environment) -> None:
+    if settings.regions is None:
+        return
+    names = {r.name for r in env.regions}
+    missing = [r for r in settings.regions if r not in names]
+    if missing:
+        raise ConfigError(
+            [
+                Problem(
+                    display,
+                    f"config.{PROJECT}:regions",
+                    f"{', '.join(missing)} not in environments/{env.name}.yaml (has {', '.join(sorted(names))})",
+                )
+            ]
+        )

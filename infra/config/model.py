@@ -1,0 +1,370 @@
+"""The typed environment: what `environments/<name>.yaml` may say, and what follows from it.
+
+Every section inherits `Strict`, so unknown keys are errors at any depth and a loaded
+environment cannot be changed afterwards. Cross-field rules live in `model_validator`s so
+that pydantic reports every problem of a file in one pass.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from infra.config.regions import AZURE_REGIONS
+
+
+class Strict(BaseModel):
+    """Base of every section: unknown keys fail, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+# --- reusable constrained types ---------------------------------------------------------------
+
+_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_FQDN_MAX = 253
+
+
+def _fqdn(value: str) -> str:
+    labels = value.split(".")
+    if len(value) > _FQDN_MAX or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError(f"{value!r} is not a lowercase DNS name such as api.m3o.com")
+    return value
+
+
+def _zone(value: str) -> str:
+    if value == "localhost":
+        return value
+    return _fqdn(value)
+
+
+def _wildcard(value: str) -> str:
+    if not value.startswith("*."):
+        raise ValueError(f"{value!r} is not a wildcard host such as *.m3o.app")
+    _fqdn(value[2:])
+    return value
+
+
+def _version(value: str) -> str:
+    if value in ("latest", "") or not re.fullmatch(r"v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?", value):
+        raise ValueError(f"{value!r} is not a pinned semantic version such as 1.21.1")
+    return value
+
+
+def _email(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._%+-]{1,64}@[a-z0-9.-]+\.[a-z]{2,}", value):
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+def _quantity(value: str) -> str:
+    if not re.fullmatch(r"\d+(\.\d+)?(m|Ki|Mi|Gi|Ti)?", value):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity such as 500m or 2Gi")
+    return value
+
+
+Fqdn = Annotated[str, AfterValidator(_fqdn)]
+ZoneName = Annotated[str, AfterValidator(_zone)]
+WildcardHost = Annotated[str, AfterValidator(_wildcard)]
+Version = Annotated[str, AfterValidator(_version)]
+Email = Annotated[str, AfterValidator(_email)]
+Quantity = Annotated[str, AfterValidator(_quantity)]
+EnvName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,11}$", description="lowercase, 2-12 characters")]
+PoolName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{0,11}$", description="AKS pool name: 1-12 a-z0-9")]
+VmSize = Annotated[str, Field(pattern=r"^Standard_[A-Za-z0-9_]+$", description="an Azure VM size")]
+Zone = Literal["1", "2", "3"]
+
+
+class Cloud(StrEnum):
+    azure = "azure"
+    kind = "kind"
+
+
+class AcmeServer(StrEnum):
+    """Which Let's Encrypt directory signs the public certificates."""
+
+    production = "production"
+    staging = "staging"
+
+    @property
+    def issuer(self) -> str:
+        return "letsencrypt-prod" if self is AcmeServer.production else "letsencrypt-staging"
+
+
+class Tier(StrEnum):
+    Free = "Free"
+    Standard = "Standard"
+
+
+class UpgradeChannel(StrEnum):
+    patch = "patch"
+    stable = "stable"
+    rapid = "rapid"
+    none = "none"
+
+
+class WeekDay(StrEnum):
+    Monday = "Monday"
+    Tuesday = "Tuesday"
+    Wednesday = "Wednesday"
+    Thursday = "Thursday"
+    Friday = "Friday"
+    Saturday = "Saturday"
+    Sunday = "Sunday"
+
+
+# --- cluster ----------------------------------------------------------------------------------
+
+
+class NodePool(Strict):
+    name: PoolName
+    """AKS pool name; it becomes part of every node's name."""
+    vm_size: VmSize
+    min_count: int = Field(ge=1, le=1000)
+    """Autoscaler floor. The system pool needs 3 to keep one node per zone."""
+    max_count: int = Field(ge=1, le=1000)
+    os_disk_gb: int = Field(default=128, ge=30, le=2048)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> NodePool:
+        if self.min_count > self.max_count:
+            raise ValueError(f"min_count: {self.min_count} is greater than max_count ({self.max_count})")
+        return self
+
+
+class Maintenance(Strict):
+    """Weekly window in UTC for node-image upgrades; AKS requires at least 4 hours."""
+
+    day: WeekDay
+    start_hour: int = Field(ge=0, le=23)
+    duration_hours: int = Field(ge=4, le=24)
+
+
+class Cluster(Strict):
+    kubernetes_version: str = Field(pattern=r"^1\.\d{2}$", description="minor version, e.g. 1.34")
+    tier: Tier
+    """Standard buys the uptime SLA; platform needs it."""
+    upgrade_channel: UpgradeChannel
+    local_accounts: bool
+    """False disables the static admin kubeconfig, so only Entra ID identities get in."""
+    admin_group_ids: list[Annotated[str, Field(pattern=r"^[0-9a-f-]{36}$")]] = []
+    """Entra ID groups bound to cluster-admin."""
+    authorized_ip_ranges: list[Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+\.\d+/\d+$")]] = []
+    """Empty means the API server is reachable from anywhere (still Entra ID-authenticated)."""
+    system_pool: NodePool
+    user_pool: NodePool
+    maintenance: Maintenance
+
+
+class Region(Strict):
+    name: str = Field(min_length=1, max_length=40)
+    """The Azure region (uksouth), or `local` for kind."""
+    zones: list[Zone] = ["1", "2", "3"]
+    cluster: Cluster | None = None
+
+
+# --- edge, TLS --------------------------------------------------------------------------------
+
+
+class Hosts(Strict):
+    api: Fqdn
+    web: Fqdn
+    proxy: Fqdn
+    apps: WildcardHost
+    """Wildcard for user apps, routed to the api gateway (MICRO_API_RESOLVER=subdomain)."""
+
+
+class Dns(Strict):
+    zones: list[ZoneName] = Field(min_length=1)
+    """Zones this environment owns; every host must fall inside one of them."""
+    hosts: Hosts
+
+    def zone_of(self, host: str) -> str:
+        """The longest owned zone that contains `host` (wildcards included)."""
+        bare = host.removeprefix("*.")
+        matches = [z for z in self.zones if bare == z or bare.endswith("." + z)]
+        if not matches:
+            raise ValueError(f"{host} is in none of the zones {self.zones}")
+        return max(matches, key=len)
+
+    @model_validator(mode="after")
+    def _hosts_fit_zones(self) -> Dns:
+        hosts = self.hosts.model_dump()
+        seen: dict[str, str] = {}
+        problems = []
+        for role, host in hosts.items():
+            if host in seen:
+                problems.append(f"hosts.{role}: {host} repeats hosts.{seen[host]}; every host must be unique")
+            seen[host] = role
+            try:
+                self.zone_of(host)
+            except ValueError:
+                problems.append(f"hosts.{role}: {host} is outside the zones {', '.join(self.zones)}")
+        if len(set(self.zones)) != len(self.zones):
+            problems.append("zones: a zone is listed twice")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+class Acme(Strict):
+    server: AcmeServer
+    email: Email
+    """Let's Encrypt sends expiry warnings here."""
+
+
+# --- datastores -------------------------------------------------------------------------------
+
+
+class Resources(Strict):
+    cpu: Quantity
+    memory: Quantity
+
+
+class Datastore(Strict):
+    members: int = Field(ge=1, le=9)
+    """Raft quorum members; cloud environments need an odd number of at least 3."""
+    storage_gb: int = Field(ge=1, le=4096)
+    storage_class: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,62}$")
+    requests: Resources
+    limits: Resources
+
+
+class Backup(Strict):
+    schedule: str = Field(pattern=r"^(@(hourly|daily|weekly)|[0-9*/,\- ]+)$")
+    """Incremental backups (cron or @hourly)."""
+    full_schedule: str = Field(pattern=r"^(@(hourly|daily|weekly)|[0-9*/,\- ]+)$")
+    """Full backups; incrementals chain to the latest full one."""
+    retention_days: int = Field(ge=1, le=3650)
+
+
+class Cockroach(Datastore):
+    backup: Backup | None = None
+    """Scheduled backups to Azure blob storage; cloud only."""
+
+
+class Datastores(Strict):
+    etcd: Datastore
+    nats: Datastore
+    cockroach: Cockroach
+
+
+# --- release pins -----------------------------------------------------------------------------
+
+
+class Image(Strict):
+    repository: str = Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+$")
+    tag: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+
+    @model_validator(mode="after")
+    def _pinned(self) -> Image:
+        if self.tag is None and self.digest is None:
+            raise ValueError("tag: an image needs a tag or a digest")
+        if self.tag == "latest":
+            raise ValueError("tag: 'latest' is not a pin; use a release tag or a digest")
+        return self
+
+    @property
+    def ref(self) -> str:
+        """repository:tag@digest, the most specific reference available."""
+        ref = self.repository
+        if self.tag:
+            ref += f":{self.tag}"
+        if self.digest:
+            ref += f"@{self.digest}"
+        return ref
+
+
+class Charts(Strict):
+    cert_manager: Version
+    envoy_gateway: Version
+    nats: Version
+    cockroachdb: Version
+
+
+class Release(Strict):
+    """Everything `infra promote` copies from staging to platform, and nothing else."""
+
+    micro: Image
+    etcd: Image
+    charts: Charts
+
+
+class Micro(Strict):
+    replicas: int = Field(ge=1, le=20)
+    """Replicas of every micro service; cloud environments run 2 behind a PDB."""
+
+
+# --- the environment --------------------------------------------------------------------------
+
+QUORUM_STORES = ("etcd", "nats", "cockroach")
+
+
+class Environment(Strict):
+    name: EnvName
+    cloud: Cloud
+    regions: list[Region] = Field(min_length=1, max_length=50)
+    dns: Dns
+    acme: Acme | None = None
+    datastores: Datastores
+    micro: Micro
+    release: Release
+
+    @property
+    def is_cloud(self) -> bool:
+        return self.cloud is not Cloud.kind
+
+    @model_validator(mode="after")
+    def _cloud_rules(self) -> Environment:
+        problems: list[str] = []
+        names = [r.name for r in self.regions]
+        if len(set(names)) != len(names):
+            problems.append(f"regions: a region is listed twice ({', '.join(names)})")
+        if self.cloud is Cloud.azure:
+            problems += self._azure_problems()
+        else:
+            problems += self._kind_problems()
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _azure_problems(self) -> list[str]:
+        problems = []
+        for i, region in enumerate(self.regions):
+            if region.name not in AZURE_REGIONS:
+                problems.append(f"regions[{i}].name: {region.name!r} is not an Azure region (e.g. uksouth)")
+            if region.cluster is None:
+                problems.append(f"regions[{i}].cluster: an Azure region needs a cluster section")
+            if sorted(region.zones) != ["1", "2", "3"]:
+                problems.append(f"regions[{i}].zones: cloud regions spread over zones 1, 2 and 3")
+        if self.acme is None:
+            problems.append("acme: an Azure environment needs ACME settings")
+        for store in QUORUM_STORES:
+            members = getattr(self.datastores, store).members
+            if members < 3 or members % 2 == 0:
+                problems.append(
+                    f"datastores.{store}.members: a cloud quorum needs an odd number of at least 3 (got {members})"
+                )
+            if store == "cockroach" and self.datastores.cockroach.backup is None:
+                problems.append("datastores.cockroach.backup: cloud environments back up CockroachDB")
+        if self.micro.replicas < 2:
+            problems.append(f"micro.replicas: cloud environments run at least 2 (got {self.micro.replicas})")
+        return problems
+
+    def _kind_problems(self) -> list[str]:
+        problems = []
+        if self.regions[0].name != "local" or len(self.regions) != 1:
+            problems.append("regions: a kind environment has exactly one region, named local")
+        if any(r.cluster is not None for r in self.regions):
+            problems.append("regions[0].cluster: kind clusters are sized by templates/kind-config.yaml.j2")
+        if self.acme is not None:
+            problems.append("acme: a kind environment has no ACME; the internal CA signs its hosts")
+        if self.dns.zones != ["localhost"]:
+            problems.append("dns.zones: a kind environment serves hosts under localhost only")
+        if self.datastores.cockroach.backup is not None:
+            problems.append("datastores.cockroach.backup: backups need Azure storage")
+        return problems

@@ -1,0 +1,72 @@
+"""Shared fixtures: each stack's graph under mocks, built once per test session.
+
+The graphs come from the real program with the real stack and environment files. They are
+"traceable": computed values name the resource they came from (see infra/plan/computed.py),
+so a test can prove what points at what.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.plan.engine import Graph, Registration, run
+
+ROOT = Path(__file__).resolve().parents[1]
+STACKS = ("local", "staging", "platform")
+_graphs: dict[tuple[str, bool], Graph] = {}
+
+
+def stack_graph(stack: str, traceable: bool = True) -> Graph:
+    """The graph of a committed stack (cached: the program is deterministic)."""
+    from infra.config.loader import load_stack
+    from infra.program import program_for
+
+    key = (stack, traceable)
+    if key not in _graphs:
+        loaded = load_stack(stack, ROOT)
+        _graphs[key] = run(program_for(loaded), stack, loaded.config, traceable=traceable)
+    return _graphs[key]
+
+
+def component_graph(build: Callable[[], Any], stack: str = "test") -> Graph:
+    """Run `build` (which constructs one component) under traceable mocks."""
+    return run(build, stack, {}, traceable=True)
+
+
+@pytest.fixture(params=STACKS)
+def any_stack(request: pytest.FixtureRequest) -> Graph:
+    return stack_graph(request.param)
+
+
+@pytest.fixture
+def local() -> Graph:
+    return stack_graph("local")
+
+
+@pytest.fixture
+def staging() -> Graph:
+    return stack_graph("staging")
+
+
+@pytest.fixture
+def platform() -> Graph:
+    return stack_graph("platform")
+
+
+def k8s(graph: Graph, kind: str, name: str | None = None, namespace: str | None = None) -> list[Registration]:
+    """Kubernetes objects of `kind` (e.g. "apps/v1:Deployment"), filtered by metadata name/namespace."""
+    out = []
+    for r in graph.registrations:
+        if not r.type.startswith("kubernetes:") or not r.type.endswith(kind):
+            continue
+        meta = r.inputs.get("metadata", {})
+        if name is not None and meta.get("name") != name:
+            continue
+        if namespace is not None and meta.get("namespace") != namespace:
+            continue
+        out.append(r)
+    return out
