@@ -22,11 +22,22 @@ def manifest(registration: Registration) -> dict[str, Any]:
     """The object as it would be applied: apiVersion and kind from the type token, then the inputs.
 
     A type token reads `kubernetes:<group>/<version>:<Kind>`; the core group is written `core/v1`
-    in the token but `v1` in a manifest.
+    in the token but `v1` in a manifest. Secrets and unknowns stay masked ("[secret]", "[unknown]").
     """
     _, group_version, kind = registration.type.split(":", 2)
     api_version = group_version.removeprefix("core/")
-    return {**registration.inputs, "apiVersion": api_version, "kind": kind}
+    return {**_whole_numbers(registration.inputs), "apiVersion": api_version, "kind": kind}
+
+
+def _whole_numbers(value: Any) -> Any:
+    """Integers as the API server receives them: the engine's wire form (protobuf Struct) makes every number a float."""
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def validate(registration_or_manifest: Registration | dict[str, Any], version: str = VERSION) -> dict[str, Any]:

@@ -32,15 +32,11 @@ def repo_root() -> Path:
 
 class _NoAliasLoader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.MarkedYAMLError(
-                None, None, "YAML aliases are not allowed in micro-infra files", event.start_mark
-            )
-        node = super().compose_node(parent, index)
-        if node is not None and getattr(node, "anchor", None):
-            raise yaml.MarkedYAMLError(None, None, "YAML anchors are not allowed in micro-infra files", node.start_mark)
-        return node
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            what = "aliases" if isinstance(event, yaml.AliasEvent) else "anchors"
+            raise yaml.MarkedYAMLError(None, None, f"YAML {what} are not allowed in micro-infra files", event.start_mark)
+        return super().compose_node(parent, index)
 
 
 def read_yaml(path: Path, display: str | None = None) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from infra.config.regions import AZURE_REGIONS
 class Strict(BaseModel):
     """Base of every section: unknown keys fail, values are immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 # --- reusable constrained types ---------------------------------------------------------------

@@ -11,23 +11,33 @@ from typing import Any
 _SUB = "/subscriptions/00000000-0000-0000-0000-000000000000"
 
 
+_OWN_NAME = {
+    "ResourceGroup": "resourceGroupName",
+    "BlobContainer": "containerName",
+    "StorageAccount": "accountName",
+    "PublicIPAddress": "publicIpAddressName",
+    "Zone": "zoneName",
+    "RecordSet": "relativeRecordSetName",
+    "UserAssignedIdentity": "resourceName",
+    "ManagedCluster": "resourceName",
+    "FederatedIdentityCredential": "federatedIdentityCredentialResourceName",
+    "RoleAssignment": "roleAssignmentName",
+    "MaintenanceConfiguration": "configName",
+    "ManagementPolicy": "managementPolicyName",
+}
+
+
+def _own_name(typ: str, name: str, inputs: dict[str, Any]) -> str:
+    key = _OWN_NAME.get(typ.split(":")[-1], "name")
+    return str(inputs.get(key, name))
+
+
 def resource_id(typ: str, name: str, inputs: dict[str, Any]) -> str:
     if typ.startswith("azure-native:"):
         rg = inputs.get("resourceGroupName", "rg")
         kind = typ.split(":")[-1]
-        return f"{_SUB}/resourceGroups/{rg}/providers/{kind}/{inputs.get(_name_key(inputs), name)}"
+        return f"{_SUB}/resourceGroups/{rg}/providers/{kind}/{_own_name(typ, name, inputs)}"
     return f"{name}-id"
-
-
-def _name_key(inputs: dict[str, Any]) -> str:
-    if set(inputs) & {"location", "resourceGroupName"} == {"location", "resourceGroupName"} and len(
-        [k for k in inputs if k.endswith("Name")]
-    ) == 1:
-        return "resourceGroupName"  # a ResourceGroup names itself with resourceGroupName
-    for key in inputs:
-        if key.endswith("Name") and key != "resourceGroupName" and isinstance(inputs[key], str):
-            return key
-    return "name"
 
 
 def as_outputs(typ: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +51,7 @@ def as_outputs(typ: str, inputs: dict[str, Any]) -> dict[str, Any]:
 
 def outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """Computed properties the program reads, per resource type."""
-    out: dict[str, Any] = {"name": inputs.get(_name_key(inputs), name)} if typ.startswith("azure-native:") else {}
+    out: dict[str, Any] = {"name": _own_name(typ, name, inputs)} if typ.startswith("azure-native:") else {}
     if typ == "azure-native:network:PublicIPAddress":
         out["ipAddress"] = f"ip-of-{name}"
     elif typ == "azure-native:managedidentity:UserAssignedIdentity":
@@ -62,10 +72,18 @@ def outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def stack_reference_outputs(name: str) -> dict[str, Any]:
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def stack_reference_outputs(name: str, known: bool) -> dict[str, Any]:
+    """A zone-owning stack's outputs: traceable in tests, unknown in a plan (as in a real preview)."""
+    if not known:
+        return {"resourceGroup": UNKNOWN, "dnsZones": UNKNOWN, "nameServers": UNKNOWN}
+    group = f"rg-of-{name}"
     return {
-        "resourceGroup": f"rg-of-{name}",
-        "dnsZones": {"m3o.dev": f"rg-of-{name}", "m3o.com": f"rg-of-{name}", "m3o.app": f"rg-of-{name}"},
+        "resourceGroup": group,
+        "dnsZones": {"m3o.dev": group, "m3o.com": group, "m3o.app": group},
+        "nameServers": {"m3o.dev": [f"ns1-of-{name}"]},
     }
 
 

@@ -103,7 +103,7 @@ class PlanMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         if args.typ == "pulumi:pulumi:StackReference":
-            outputs = computed.stack_reference_outputs(args.name) if self.traceable else {}
+            outputs = computed.stack_reference_outputs(args.name, known=self.traceable)
             return args.name, {"name": args.name, "outputs": outputs}
         inputs = computed.as_outputs(args.typ, args.inputs)
         if not self.traceable:

@@ -1,0 +1,406 @@
+"""etcd: micro's service registry, as a StatefulSet on the upstream image with mutual TLS.
+
+Deploys, in namespace `etcd`: a StatefulSet of `members` voters, a headless peer Service
+(`etcd-headless`), a client Service (`etcd-client`), server and peer certificates from the
+internal CA, a PodDisruptionBudget when there is a quorum to protect, and a NetworkPolicy that
+admits clients from `server` only.
+
+No chart: Bitnami's etcd chart is the only maintained one, and Bitnami froze its versioned images
+on 2025-08-28 (moved to docker.io/bitnamilegacy, no further updates; bitnami/charts#35164). The
+upstream image (gcr.io/etcd-development/etcd) with a StatefulSet written here is smaller than the
+chart's value surface and keeps every security setting visible.
+
+Expects: cert-manager and the internal CA ClusterIssuer. Leaves out: client certificates (the micro
+runtime issues its own into `server`), backups (etcd holds only the service registry, which micro
+services re-register every 30 s), and membership changes after bootstrap: `members` is read once,
+at cluster creation; growing a running cluster needs `etcdctl member add` first.
+
+The helpers at the bottom marked "shared" are used by the NATS and CockroachDB components too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pulumi
+from pulumi_kubernetes.apiextensions import CustomResource
+from pulumi_kubernetes.apps.v1 import StatefulSet
+from pulumi_kubernetes.core.v1 import Namespace, Service
+from pulumi_kubernetes.networking.v1 import NetworkPolicy
+from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
+
+from components.kubernetes.contracts import SERVER_NAMESPACE, Endpoint
+from infra.config.model import Datastore
+
+NAMESPACE = "etcd"
+CLIENT_SERVICE = "etcd-client"
+PEER_SERVICE = "etcd-headless"
+CLIENT_PORT = 2379
+PEER_PORT = 2380
+METRICS_PORT = 2381
+"""Plain-HTTP listener for /metrics, /livez and /readyz, so probes need no client certificate."""
+SERVER_SECRET = "etcd-server-tls"
+PEER_SECRET = "etcd-peer-tls"
+CLUSTER_TOKEN = "micro-etcd"
+"""Keeps members of this cluster from joining another etcd cluster by mistake."""
+UID = 65532
+"""The distroless `nonroot` user; etcd needs no privileges, only its data volume (via fsGroup)."""
+DATA_DIR = "/var/lib/etcd"
+TLS_DIR = "/etc/etcd/tls"
+QUOTA_CEILING_GIB = 8
+"""etcd's documented maximum backend size; a registry stays far below it."""
+
+
+@dataclass(frozen=True)
+class EtcdClusterArgs:
+    image: str
+    """Pinned upstream image, e.g. gcr.io/etcd-development/etcd:v3.6.4 (release.etcd in the environment)."""
+    store: Datastore
+    """Members, volume and resources. One member in kind; an odd number ≥ 3 in the cloud."""
+    zones: list[str]
+    """Zones of the region; with more than one member, members spread over at least this many zones."""
+    ca_issuer: pulumi.Input[str]
+    """ClusterIssuer (the internal CA) that signs the server and peer certificates."""
+
+
+class EtcdCluster(pulumi.ComponentResource):
+    endpoint: Endpoint
+    """The client Service: etcd-client.etcd.svc.cluster.local:2379, mutual TLS with the internal CA."""
+
+    def __init__(self, name: str, args: EtcdClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("micro-infra:kubernetes:EtcdCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        members = args.store.members
+
+        ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(NAMESPACE, "restricted"), opts=child)
+        namespace = ns.metadata.name
+        certificates = [
+            CustomResource(
+                f"{name}-{role}-certificate",
+                api_version="cert-manager.io/v1",
+                kind="Certificate",
+                metadata={"name": secret, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
+                spec=certificate_spec(secret, dns_names, args.ca_issuer),
+                opts=child,
+            )
+            for role, secret, dns_names in (
+                ("server", SERVER_SECRET, server_dns_names()),
+                ("peer", PEER_SECRET, peer_dns_names()),
+            )
+        ]
+        Service(
+            f"{name}-headless-service",
+            metadata={"name": PEER_SERVICE, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
+            spec={
+                "cluster_ip": "None",
+                # Peers must resolve each other before they are ready: readiness needs a quorum.
+                "publish_not_ready_addresses": True,
+                "selector": selector_labels(),
+                "ports": [_service_port("client", CLIENT_PORT), _service_port("peer", PEER_PORT)],
+            },
+            opts=child,
+        )
+        Service(
+            f"{name}-client-service",
+            metadata={"name": CLIENT_SERVICE, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
+            spec={
+                "type": "ClusterIP",
+                "selector": selector_labels(),
+                "ports": [_service_port("client", CLIENT_PORT)],
+            },
+            opts=child,
+        )
+        StatefulSet(
+            f"{name}-statefulset",
+            metadata={"name": NAMESPACE, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
+            spec=statefulset_spec(args.image, args.store, args.zones),
+            # The pods mount the Secrets cert-manager writes for these Certificates; no data edge says so.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=certificates),
+        )
+        if members > 1:
+            PodDisruptionBudget(
+                f"{name}-pdb",
+                metadata={"name": NAMESPACE, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
+                # One voluntary eviction at a time keeps a quorum of 3 (or 5) members.
+                spec={"max_unavailable": 1, "selector": {"match_labels": selector_labels()}},
+                opts=child,
+            )
+        NetworkPolicy(
+            f"{name}-network-policy",
+            metadata={"name": NAMESPACE, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
+            spec=isolation_policy_spec(CLIENT_PORT, [PEER_PORT]),
+            opts=child,
+        )
+
+        self.endpoint = Endpoint(
+            host=f"{CLIENT_SERVICE}.{NAMESPACE}.svc.cluster.local", port=CLIENT_PORT, namespace=NAMESPACE
+        )
+        self.register_outputs({"endpoint": asdict(self.endpoint)})
+
+
+def selector_labels() -> dict[str, str]:
+    return {"app.kubernetes.io/name": NAMESPACE, "app.kubernetes.io/component": "registry"}
+
+
+def member_names(members: int) -> list[str]:
+    return [f"{NAMESPACE}-{i}" for i in range(members)]
+
+
+def peer_host(member: str) -> str:
+    return f"{member}.{PEER_SERVICE}.{NAMESPACE}.svc.cluster.local"
+
+
+def server_dns_names() -> list[str]:
+    """Every name a client may dial: the client Service in all its forms, and each member directly."""
+    return [
+        CLIENT_SERVICE,
+        f"{CLIENT_SERVICE}.{NAMESPACE}",
+        f"{CLIENT_SERVICE}.{NAMESPACE}.svc",
+        f"{CLIENT_SERVICE}.{NAMESPACE}.svc.cluster.local",
+        f"*.{PEER_SERVICE}.{NAMESPACE}.svc.cluster.local",
+        f"*.{PEER_SERVICE}.{NAMESPACE}.svc",
+    ]
+
+
+def peer_dns_names() -> list[str]:
+    return [f"*.{PEER_SERVICE}.{NAMESPACE}.svc.cluster.local", f"*.{PEER_SERVICE}.{NAMESPACE}.svc"]
+
+
+def quota_backend_bytes(storage_gb: int) -> int:
+    """80% of the volume (room for compaction and defragmentation), at most etcd's 8 GiB ceiling."""
+    return int(min(storage_gb * 0.8, QUOTA_CEILING_GIB) * 1024**3)
+
+
+def etcd_flags(members: int, storage_gb: int) -> list[str]:
+    """The etcd command line; `$(POD_NAME)` is expanded by the kubelet from the pod's own name."""
+    server, peer = f"{TLS_DIR}/server", f"{TLS_DIR}/peer"
+    initial_cluster = ",".join(f"{m}=https://{peer_host(m)}:{PEER_PORT}" for m in member_names(members))
+    return [
+        "--name=$(POD_NAME)",
+        f"--data-dir={DATA_DIR}/data",
+        f"--initial-cluster={initial_cluster}",
+        # Read only when the data directory is empty; a restarted member rejoins from its WAL.
+        "--initial-cluster-state=new",
+        f"--initial-cluster-token={CLUSTER_TOKEN}",
+        f"--listen-client-urls=https://0.0.0.0:{CLIENT_PORT}",
+        f"--advertise-client-urls=https://{peer_host('$(POD_NAME)')}:{CLIENT_PORT}",
+        f"--listen-peer-urls=https://0.0.0.0:{PEER_PORT}",
+        f"--initial-advertise-peer-urls=https://{peer_host('$(POD_NAME)')}:{PEER_PORT}",
+        "--client-cert-auth=true",
+        f"--trusted-ca-file={server}/ca.crt",
+        f"--cert-file={server}/tls.crt",
+        f"--key-file={server}/tls.key",
+        "--peer-client-cert-auth=true",
+        f"--peer-trusted-ca-file={peer}/ca.crt",
+        f"--peer-cert-file={peer}/tls.crt",
+        f"--peer-key-file={peer}/tls.key",
+        f"--listen-metrics-urls=http://0.0.0.0:{METRICS_PORT}",
+        "--auto-compaction-mode=periodic",
+        "--auto-compaction-retention=1",  # hours of history kept; the registry needs none beyond watches
+        f"--quota-backend-bytes={quota_backend_bytes(storage_gb)}",
+    ]
+
+
+def statefulset_spec(image: str, store: Datastore, zones: list[str]) -> dict[str, Any]:
+    """The StatefulSet spec (typed-args form: snake_case keys)."""
+    labels = {**datastore_labels(NAMESPACE), **selector_labels()}
+    probe = {"period_seconds": 10, "timeout_seconds": 5, "failure_threshold": 3}
+    container = {
+        "name": "etcd",
+        "image": image,
+        "command": ["/usr/local/bin/etcd"],
+        "args": etcd_flags(store.members, store.storage_gb),
+        "env": [{"name": "POD_NAME", "value_from": {"field_ref": {"field_path": "metadata.name"}}}],
+        "ports": [
+            {"name": "client", "container_port": CLIENT_PORT, "protocol": "TCP"},
+            {"name": "peer", "container_port": PEER_PORT, "protocol": "TCP"},
+            {"name": "metrics", "container_port": METRICS_PORT, "protocol": "TCP"},
+        ],
+        # A member that has not yet found its peers is alive but not ready; give first start 5 minutes.
+        "startup_probe": {"http_get": {"path": "/livez", "port": "metrics"}, **probe, "failure_threshold": 30},
+        "liveness_probe": {"http_get": {"path": "/livez", "port": "metrics"}, **probe},
+        "readiness_probe": {"http_get": {"path": "/readyz", "port": "metrics"}, **probe},
+        "resources": resources(store),
+        "security_context": container_security_context(UID),
+        "volume_mounts": [
+            {"name": "data", "mount_path": DATA_DIR},
+            {"name": "server-tls", "mount_path": f"{TLS_DIR}/server", "read_only": True},
+            {"name": "peer-tls", "mount_path": f"{TLS_DIR}/peer", "read_only": True},
+        ],
+    }
+    return {
+        "service_name": PEER_SERVICE,
+        "replicas": store.members,
+        # All members must start together: none becomes ready until a quorum exists.
+        "pod_management_policy": "Parallel",
+        "update_strategy": {"type": "RollingUpdate"},
+        "selector": {"match_labels": selector_labels()},
+        "persistent_volume_claim_retention_policy": {"when_deleted": "Retain", "when_scaled": "Retain"},
+        "template": {
+            "metadata": {"labels": labels},
+            "spec": {
+                "automount_service_account_token": False,
+                "enable_service_links": False,
+                "security_context": pod_security_context(UID),
+                "topology_spread_constraints": spread_constraints(store.members, zones, selector_labels()),
+                "containers": [container],
+                "volumes": [
+                    {"name": "server-tls", "secret": {"secret_name": SERVER_SECRET, "default_mode": 0o400}},
+                    {"name": "peer-tls", "secret": {"secret_name": PEER_SECRET, "default_mode": 0o400}},
+                ],
+            },
+        },
+        "volume_claim_templates": [
+            {
+                "metadata": {"name": "data", "labels": labels},
+                "spec": {
+                    "access_modes": ["ReadWriteOnce"],
+                    "storage_class_name": store.storage_class,
+                    "resources": {"requests": {"storage": f"{store.storage_gb}Gi"}},
+                },
+            }
+        ],
+    }
+
+
+def spread_constraints(members: int, zones: list[str], selector: dict[str, str]) -> list[dict[str, Any]]:
+    """One member per zone (over at least len(zones) zones) and per node; nothing to spread for one member.
+
+    `nodeTaintsPolicy: Honor` leaves tainted system nodes out of the count, so they cannot block scheduling.
+    """
+    if members <= 1:
+        return []
+    common = {
+        "max_skew": 1,
+        "when_unsatisfiable": "DoNotSchedule",
+        "node_taints_policy": "Honor",
+        "label_selector": {"match_labels": selector},
+    }
+    return [
+        {**common, "topology_key": "topology.kubernetes.io/zone", "min_domains": min(len(zones), members)},
+        {**common, "topology_key": "kubernetes.io/hostname"},
+    ]
+
+
+def _service_port(name: str, port: int) -> dict[str, Any]:
+    return {"name": name, "port": port, "target_port": name, "protocol": "TCP"}
+
+
+# --- shared by the datastore components (etcd, NATS, CockroachDB) ------------------------------
+
+
+def datastore_labels(name: str) -> dict[str, str]:
+    """The labels every object of a datastore carries."""
+    return {
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/part-of": "micro",
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
+
+
+def namespace_metadata(name: str, enforce: str) -> dict[str, Any]:
+    """A datastore namespace, with Pod Security Admission enforcing `enforce` and warning on `restricted`.
+
+    `restricted` where every pod is written here; `baseline` where a chart's hook pods (which this
+    code cannot harden) must still start.
+    """
+    return {
+        "name": name,
+        "labels": {
+            **datastore_labels(name),
+            "pod-security.kubernetes.io/enforce": enforce,
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/audit": "restricted",
+        },
+    }
+
+
+def isolation_policy_spec(client_port: int, peer_ports: list[int]) -> dict[str, Any]:
+    """NetworkPolicy spec: every pod of the namespace accepts clients from `server` only, peers from itself.
+
+    Egress stays open: members reach each other, DNS and (CockroachDB) Azure blob storage.
+    """
+    return {
+        "pod_selector": {},
+        "policy_types": ["Ingress"],
+        "ingress": [
+            {
+                "from": [{"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": SERVER_NAMESPACE}}}],
+                "ports": [{"protocol": "TCP", "port": client_port}],
+            },
+            {
+                "from": [{"pod_selector": {}}],
+                "ports": [{"protocol": "TCP", "port": port} for port in peer_ports],
+            },
+        ],
+    }
+
+
+def certificate_spec(
+    secret_name: str,
+    dns_names: list[str],
+    issuer: pulumi.Input[str],
+    usages: tuple[str, ...] = ("server auth", "client auth"),
+    common_name: str | None = None,
+) -> dict[str, Any]:
+    """A cert-manager Certificate spec (raw, camelCase) signed by the ClusterIssuer `issuer`.
+
+    ECDSA P-256 with O=m3o, as every certificate of the platform; the key is rotated on renewal.
+    """
+    spec: dict[str, Any] = {
+        "secretName": secret_name,
+        "subject": {"organizations": ["m3o"]},
+        "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+        "duration": "2160h",  # 90 days
+        "renewBefore": "720h",  # 30 days: renewals survive a long weekend of cert-manager outage
+        "usages": ["digital signature", "key encipherment", *usages],
+        "issuerRef": {"group": "cert-manager.io", "kind": "ClusterIssuer", "name": issuer},
+    }
+    if dns_names:
+        spec["dnsNames"] = dns_names
+    if common_name is not None:
+        spec["commonName"] = common_name
+    return spec
+
+
+def resources(store: Datastore) -> dict[str, dict[str, str]]:
+    return {"requests": store.requests.model_dump(), "limits": store.limits.model_dump()}
+
+
+def pod_security_context(uid: int) -> dict[str, Any]:
+    """Typed-args form. fsGroup makes the data volume and the mounted Secrets readable by `uid`."""
+    return {
+        "run_as_non_root": True,
+        "run_as_user": uid,
+        "run_as_group": uid,
+        "fs_group": uid,
+        "fs_group_change_policy": "OnRootMismatch",
+        "seccomp_profile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context(uid: int) -> dict[str, Any]:
+    """Typed-args form of the hardening every container gets."""
+    return {
+        "run_as_non_root": True,
+        "run_as_user": uid,
+        "read_only_root_filesystem": True,
+        "allow_privilege_escalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccomp_profile": {"type": "RuntimeDefault"},
+    }
+
+
+def camel_keys(value: Any) -> Any:
+    """snake_case keys to the manifest's camelCase, for Helm values built from the typed-args helpers above."""
+    if isinstance(value, dict):
+        return {_camel(k): camel_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [camel_keys(v) for v in value]
+    return value
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part.title() for part in rest)

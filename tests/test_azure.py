@@ -1,0 +1,231 @@
+"""The Azure region under traceable mocks: what exists, and what points at what."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from components.azure import naming
+from components.azure.azure_region import AzureRegion, AzureRegionArgs
+from components.azure.dns_records import records
+from components.azure.dns_zones import DnsZones, DnsZonesArgs
+from components.azure.roles import DNS_ZONE_CONTRIBUTOR, NETWORK_CONTRIBUTOR, STORAGE_BLOB_DATA_CONTRIBUTOR
+from components.kubernetes.contracts import CERT_MANAGER_SA, COCKROACH_SA
+from infra.config.loader import load_environment
+from infra.config.regions import AZURE_REGIONS
+from infra.plan.engine import Graph, Registration
+
+from .conftest import ROOT, component_graph
+
+_graphs: dict[tuple[str, str | None], Graph] = {}
+
+PIP = "azure-native:network:PublicIPAddress"
+ZONE = "azure-native:dns:Zone"
+RECORD = "azure-native:dns:RecordSet"
+ROLE = "azure-native:authorization:RoleAssignment"
+FEDERATION = "azure-native:managedidentity:FederatedIdentityCredential"
+IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
+CLUSTER = "azure-native:containerservice:ManagedCluster"
+
+
+def region_graph(env_name: str, owner_stack: str | None = None) -> Graph:
+    """DnsZones + AzureRegion for an environment, as the program builds them."""
+    key = (env_name, owner_stack)
+    if key not in _graphs:
+        env = load_environment(ROOT / "environments" / f"{env_name}.yaml")
+
+        def build() -> None:
+            zones = DnsZones(env.name, DnsZonesArgs(env, env.regions[0].name, owner_stack))
+            AzureRegion(
+                f"{env.name}-uksouth",
+                AzureRegionArgs(env, env.regions[0], zones, primary=owner_stack is None),
+            )
+
+        _graphs[key] = component_graph(build, env_name)
+    return _graphs[key]
+
+
+@pytest.fixture(params=["staging", "platform"])
+def cloud(request: pytest.FixtureRequest) -> Graph:
+    return region_graph(request.param)
+
+
+def roles(graph: Graph, role: str) -> list[Registration]:
+    return [r for r in graph.of_type(ROLE) if r.inputs["roleDefinitionId"].endswith(role)]
+
+
+def test_zones_are_the_environments_zones(cloud: Graph) -> None:
+    expected = {"staging": ["m3o.dev"], "platform": ["m3o.com", "m3o.app"]}[cloud.stack]
+    assert sorted(z.inputs["zoneName"] for z in cloud.of_type(ZONE)) == sorted(expected)
+
+
+def test_stateful_resources_are_protected_and_retained(cloud: Graph) -> None:
+    stateful = [
+        *cloud.of_type(ZONE),
+        *cloud.of_type(PIP),
+        *cloud.of_type("azure-native:storage:StorageAccount"),
+        *cloud.of_type("azure-native:storage:BlobContainer"),
+        *cloud.of_type("azure-native:resources:ResourceGroup"),
+    ]
+    assert len(stateful) >= 8
+    for r in stateful:
+        assert r.protect and r.retain_on_delete, f"{r.urn} must be protected and retained on delete"
+
+
+def test_caa_allows_only_letsencrypt(cloud: Graph) -> None:
+    caa = [r for r in cloud.of_type(RECORD) if r.inputs["recordType"] == "CAA"]
+    assert len(caa) == len(cloud.of_type(ZONE))
+    for record in caa:
+        issuers = {c["value"] for c in record.inputs["caaRecords"] if c["tag"] in ("issue", "issuewild")}
+        assert issuers == {"letsencrypt.org"}, record.urn
+        assert {c["tag"] for c in record.inputs["caaRecords"]} >= {"issue", "issuewild"}
+
+
+def test_three_zone_redundant_static_ips(cloud: Graph) -> None:
+    ips = cloud.of_type(PIP)
+    assert sorted(ip.inputs["publicIpAddressName"] for ip in ips) == sorted(
+        naming.public_ip(cloud.stack, "uksouth", role) for role in ("api", "web", "proxy")
+    )
+    for ip in ips:
+        assert ip.inputs["sku"]["name"] == "Standard", ip.urn
+        assert ip.inputs["publicIPAllocationMethod"] == "Static", ip.urn
+        assert ip.inputs["zones"] == ["1", "2", "3"], ip.urn
+
+
+def test_cluster_identity_may_use_each_ip(cloud: Graph) -> None:
+    control_plane = cloud.one(IDENTITY, f"{cloud.stack}-uksouth-aks-control-plane")
+    grants = roles(cloud, NETWORK_CONTRIBUTOR)
+    scopes = sorted(g.inputs["scope"] for g in grants)
+    ip_ids = sorted(
+        f"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-micro-{cloud.stack}-uksouth"
+        f"/providers/PublicIPAddress/{ip.inputs['publicIpAddressName']}"
+        for ip in cloud.of_type(PIP)
+    )
+    assert scopes == ip_ids
+    for grant in grants:
+        assert grant.inputs["principalId"] == f"principal-id-of-{control_plane.name}", grant.urn
+    cluster = cloud.one(CLUSTER, f"{cloud.stack}-uksouth-aks-cluster")
+    assert cluster.inputs["identity"]["userAssignedIdentities"] == [f"{control_plane.inputs['resourceName']}-id"] or (
+        cluster.inputs["identity"]["type"] == "UserAssigned"
+    )
+
+
+def test_records_point_at_the_ips(cloud: Graph) -> None:
+    by_name = {(r.inputs["zoneName"], r.inputs["relativeRecordSetName"]): r for r in cloud.of_type(RECORD)}
+    ip = {role: f"ip-of-{cloud.stack}-uksouth-edge-{role}" for role in ("api", "web", "proxy")}
+    zone = {"staging": "m3o.dev", "platform": "m3o.com"}[cloud.stack]
+    apps_zone = {"staging": "m3o.dev", "platform": "m3o.app"}[cloud.stack]
+    for role in ("api", "web", "proxy"):
+        for relative in (role, f"{role}.uksouth"):
+            record = by_name[(zone, relative)]
+            assert record.inputs["aRecords"] == [{"ipv4Address": ip[role]}], record.urn
+    wildcard = by_name[(apps_zone, "*")]
+    assert wildcard.inputs["aRecords"] == [{"ipv4Address": ip["api"]}], wildcard.urn
+
+
+def test_cert_manager_identity_is_federated_with_its_service_account(cloud: Graph) -> None:
+    federation = cloud.one(FEDERATION, f"{cloud.stack}-uksouth-cert-manager-federation")
+    assert federation.inputs["subject"] == CERT_MANAGER_SA.subject == "system:serviceaccount:cert-manager:cert-manager"
+    assert federation.inputs["issuer"] == f"https://oidc.example/{cloud.stack}-uksouth-aks-cluster/"
+    assert federation.inputs["audiences"] == ["api://AzureADTokenExchange"]
+    assert federation.inputs["resourceName"] == naming.identity(cloud.stack, "uksouth", "certmanager")
+
+
+def test_dns_role_is_scoped_to_exactly_the_zones(cloud: Graph) -> None:
+    grants = roles(cloud, DNS_ZONE_CONTRIBUTOR)
+    zone_ids = sorted(
+        f"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-micro-{cloud.stack}-uksouth-dns"
+        f"/providers/Zone/{z.inputs['zoneName']}"
+        for z in cloud.of_type(ZONE)
+    )
+    assert sorted(g.inputs["scope"] for g in grants) == zone_ids
+    for grant in grants:
+        assert grant.inputs["principalId"] == f"principal-id-of-{cloud.stack}-uksouth-cert-manager-identity"
+
+
+def test_backups_are_written_by_cockroachs_identity_only(cloud: Graph) -> None:
+    account = cloud.one("azure-native:storage:StorageAccount", f"{cloud.stack}-uksouth-backups-account")
+    assert account.inputs["allowSharedKeyAccess"] is False and account.inputs["allowBlobPublicAccess"] is False
+    assert account.inputs["sku"]["name"] == "Standard_ZRS"
+    federation = cloud.one(FEDERATION, f"{cloud.stack}-uksouth-cockroach-federation")
+    assert federation.inputs["subject"] == COCKROACH_SA.subject
+    (grant,) = roles(cloud, STORAGE_BLOB_DATA_CONTRIBUTOR)
+    assert grant.inputs["scope"].endswith("/BlobContainer/cockroach-backups"), grant.inputs["scope"]
+    assert grant.inputs["principalId"] == f"principal-id-of-{cloud.stack}-uksouth-cockroach-identity"
+
+
+def test_aks_has_the_baseline_shape(cloud: Graph) -> None:
+    cluster = cloud.one(CLUSTER, f"{cloud.stack}-uksouth-aks-cluster").inputs
+    system, user = cluster["agentPoolProfiles"]
+    assert system["mode"] == "System" and system["nodeTaints"] == ["CriticalAddonsOnly=true:NoSchedule"]
+    assert user["mode"] == "User" and user["enableAutoScaling"] is True and user["minCount"] < user["maxCount"]
+    for pool in (system, user):
+        assert pool["availabilityZones"] == ["1", "2", "3"]
+    net = cluster["networkProfile"]
+    assert (net["networkPlugin"], net["networkPluginMode"], net["networkPolicy"]) == ("azure", "overlay", "cilium")
+    assert cluster["oidcIssuerProfile"] == {"enabled": True}
+    assert cluster["securityProfile"]["workloadIdentity"] == {"enabled": True}
+    assert cluster["aadProfile"]["managed"] is True and cluster["aadProfile"]["enableAzureRBAC"] is True
+    assert cluster["autoUpgradeProfile"] == {"upgradeChannel": "patch", "nodeOSUpgradeChannel": "NodeImage"}
+    windows = [
+        r for r in cloud.of_type("azure-native:containerservice:MaintenanceConfiguration")
+        if r.inputs["configName"] == "aksManagedNodeOSUpgradeSchedule"
+    ]
+    assert windows and windows[0].inputs["maintenanceWindow"]["schedule"]["weekly"]["intervalWeeks"] == 1
+
+
+def test_platform_is_standard_tier_without_local_accounts() -> None:
+    platform = region_graph("platform").one(CLUSTER, "platform-uksouth-aks-cluster").inputs
+    staging = region_graph("staging").one(CLUSTER, "staging-uksouth-aks-cluster").inputs
+    assert platform["disableLocalAccounts"] is True and platform["sku"]["tier"] == "Standard"
+    assert staging["disableLocalAccounts"] is False and staging["sku"]["tier"] == "Free"
+
+
+def test_kubernetes_provider_gets_the_clusters_credentials_as_a_secret(cloud: Graph) -> None:
+    (provider,) = cloud.of_type("pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == "[secret]"
+    assert "aks-micro" in provider.raw_inputs()["kubeconfig"]
+
+
+def test_region_stack_references_the_zones_instead_of_owning_them() -> None:
+    graph = region_graph("staging", owner_stack="staging")
+    assert graph.of_type(ZONE) == []
+    (ref,) = graph.of_type("pulumi:pulumi:StackReference")
+    assert ref.name == "staging-zones-owner"
+    relatives = sorted(r.inputs["relativeRecordSetName"] for r in graph.of_type(RECORD))
+    assert relatives == ["api.uksouth", "proxy.uksouth", "web.uksouth"]
+    (grant,) = roles(graph, DNS_ZONE_CONTRIBUTOR)
+    assert grant.inputs["scope"].endswith("/providers/Microsoft.Network/dnszones/m3o.dev")
+
+
+def test_record_plan_for_a_secondary_region() -> None:
+    env = load_environment(ROOT / "environments" / "platform.yaml")
+    planned = records(env.dns, "westeurope", primary=False)
+    assert set(planned) == {"api.westeurope.m3o.com", "web.westeurope.m3o.com", "proxy.westeurope.m3o.com"}
+
+
+@pytest.mark.parametrize("region", sorted(AZURE_REGIONS))
+def test_names_follow_azure_rules_in_every_region(region: str) -> None:
+    for env in ("local", "staging", "platform", "abcdefghijkl"):
+        assert re.fullmatch(r"[a-z0-9]{3,24}", naming.storage_account(env, region, "backup"))
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,61}[A-Za-z0-9]", naming.cluster(env, region))
+        assert len(naming.resource_group(env, region, "dns")) <= 90
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{2,127}", naming.identity(env, region, "certmanager"))
+        assert len(naming.public_ip(env, region, "proxy")) <= 80
+        assert env in naming.cluster(env, region) and region in naming.cluster(env, region)
+
+
+def test_storage_names_stay_unique_when_cut() -> None:
+    names = {naming.storage_account(env, region, "backup") for env in ("staging", "platform") for region in AZURE_REGIONS}
+    assert len(names) == 2 * len(AZURE_REGIONS)
+
+
+def test_role_assignment_names_are_stable_guids() -> None:
+    first = naming.role_assignment("id-x", DNS_ZONE_CONTRIBUTOR, "m3o-com")
+    assert first == naming.role_assignment("id-x", DNS_ZONE_CONTRIBUTOR, "m3o-com")
+    assert re.fullmatch(r"[0-9a-f-]{36}", first)
+    assert first != naming.role_assignment("id-x", DNS_ZONE_CONTRIBUTOR, "m3o-app")
+
+
