@@ -38,6 +38,7 @@ CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 ENVOY_API = "gateway.envoyproxy.io/v1alpha1"
+CERT_API = "cert-manager.io/v1"
 ROLES = ("api", "web", "proxy")
 LOCAL_GATEWAY = "local"
 PIP_NAME = "service.beta.kubernetes.io/azure-pip-name"
@@ -112,83 +113,40 @@ class Edge(pulumi.ComponentResource):
         # depends_on, not data: the CRDs come from the chart, and nothing here reads the release.
         after_crds = pulumi.ResourceOptions(parent=self, depends_on=crds)
 
-        gateway_class = CustomResource(
-            f"{name}-gateway-class",
-            api_version=GATEWAY_API,
-            kind="GatewayClass",
-            metadata={"name": GATEWAY_CLASS, "labels": _labels()},
-            spec={"controllerName": CONTROLLER},
-            opts=after_crds,
-        )
+        spec = {"controllerName": CONTROLLER}
+        gateway_class = _object(f"{name}-class", GATEWAY_API, "GatewayClass", GATEWAY_CLASS, None, spec, after_crds)
 
         hosts = endpoint_hosts(args.hosts)
         self.certificates = {}
         for role in ROLES:
-            certificate = CustomResource(
-                f"{name}-{role}-certificate",
-                api_version="cert-manager.io/v1",
-                kind="Certificate",
-                metadata={"name": f"edge-{role}", "namespace": ns, "labels": _labels()},
-                spec=certificate_spec(role, list(hosts[role].values()), args.issuer),
-                opts=child,  # the issuer name is a data edge to the ClusterIssuer, and so to cert-manager
-            )
+            spec = certificate_spec(role, list(hosts[role].values()), args.issuer)
+            # No depends_on: the issuer name is a data edge to the ClusterIssuer, and so to cert-manager.
+            certificate = _object(f"{name}-{role}-cert", CERT_API, "Certificate", f"edge-{role}", ns, spec, child)
             self.certificates[role] = _field(certificate, "spec", "secretName")
 
         self.gateways = {}
         for group, roles in gateway_roles(ha).items():
-            proxy = CustomResource(
-                f"{name}-{group}-envoy-proxy",
-                api_version=ENVOY_API,
-                kind="EnvoyProxy",
-                metadata={"name": f"edge-{group}", "namespace": ns, "labels": _labels()},
-                spec=envoy_proxy_spec(f"edge-{group}", args.cloud, group),
-                opts=after_crds,
-            )
+            spec = envoy_proxy_spec(f"edge-{group}", args.cloud, group)
+            proxy = _object(f"{name}-{group}-envoy", ENVOY_API, "EnvoyProxy", f"edge-{group}", ns, spec, after_crds)
             listeners = [
                 listener
                 for role in roles
                 for listener in role_listeners(hosts[role], args.backends[role], self.certificates[role])
             ]
-            gateway = CustomResource(
-                f"{name}-{group}-gateway",
-                api_version=GATEWAY_API,
-                kind="Gateway",
-                metadata={"name": f"edge-{group}", "namespace": ns, "labels": _labels()},
-                spec={
-                    "gatewayClassName": _field(gateway_class, "metadata", "name"),
-                    "infrastructure": {
-                        "parametersRef": {
-                            "group": "gateway.envoyproxy.io",
-                            "kind": "EnvoyProxy",
-                            "name": _field(proxy, "metadata", "name"),
-                        }
-                    },
-                    "listeners": listeners,
-                },
-                opts=after_crds,
-            )
+            spec = gateway_spec(_field(gateway_class, "metadata", "name"), _field(proxy, "metadata", "name"), listeners)
+            gateway = _object(f"{name}-{group}-gateway", GATEWAY_API, "Gateway", f"edge-{group}", ns, spec, after_crds)
             for role in roles:
                 self.gateways[role] = _field(gateway, "metadata", "name")
 
         for role in ROLES:
-            backend = args.backends[role]
-            CustomResource(
-                f"{name}-{role}-route",
-                api_version=GATEWAY_API,
-                kind="GRPCRoute" if backend.protocol == "grpc" else "HTTPRoute",
-                metadata={"name": f"edge-{role}", "namespace": backend.namespace, "labels": _labels()},
-                spec=route_spec(hosts[role], backend, self.gateways[role]),
-                opts=after_crds,
-            )
+            backend, gateway_name = args.backends[role], self.gateways[role]
+            kind = "GRPCRoute" if backend.protocol == "grpc" else "HTTPRoute"
+            spec = route_spec(hosts[role], backend, gateway_name)
+            _object(f"{name}-{role}-route", GATEWAY_API, kind, f"edge-{role}", backend.namespace, spec, after_crds)
             if backend.protocol == "http":
-                CustomResource(
-                    f"{name}-{role}-redirect",
-                    api_version=GATEWAY_API,
-                    kind="HTTPRoute",
-                    metadata={"name": f"edge-{role}-redirect", "namespace": ns, "labels": _labels()},
-                    spec=redirect_spec(hosts[role], self.gateways[role]),
-                    opts=after_crds,
-                )
+                spec = redirect_spec(hosts[role], gateway_name)
+                redirect = f"edge-{role}-redirect"
+                _object(f"{name}-{role}-redirect", GATEWAY_API, "HTTPRoute", redirect, ns, spec, after_crds)
 
         self.register_outputs({"gateways": self.gateways, "certificates": self.certificates})
 
@@ -214,42 +172,31 @@ def certificate_spec(role: str, dns_names: list[str], issuer: pulumi.Input[str])
     }
 
 
+def gateway_spec(
+    gateway_class: pulumi.Input[str], envoy_proxy: pulumi.Input[str], listeners: list[dict[str, Any]]
+) -> dict[str, Any]:
+    parameters = {"group": "gateway.envoyproxy.io", "kind": "EnvoyProxy", "name": envoy_proxy}
+    return {"gatewayClassName": gateway_class, "infrastructure": {"parametersRef": parameters}, "listeners": listeners}
+
+
 def role_listeners(hosts: dict[str, str], backend: Backend, secret: pulumi.Input[str]) -> list[dict[str, Any]]:
     """An HTTPS listener per host admitting only the backend's namespace, plus HTTP (redirect only) for http."""
     route_kind = "GRPCRoute" if backend.protocol == "grpc" else "HTTPRoute"
+    only_backend = {"from": "Selector", "selector": {"matchLabels": {"kubernetes.io/metadata.name": backend.namespace}}}
+    tls = {"mode": "Terminate", "certificateRefs": [{"group": "", "kind": "Secret", "name": secret}]}
     out: list[dict[str, Any]] = []
     for stem, host in hosts.items():
-        out.append(
-            {
-                "name": f"https-{stem}",
-                "protocol": "HTTPS",
-                "port": 443,
-                "hostname": host,
-                "tls": {"mode": "Terminate", "certificateRefs": [{"group": "", "kind": "Secret", "name": secret}]},
-                "allowedRoutes": {
-                    "namespaces": {
-                        "from": "Selector",
-                        "selector": {"matchLabels": {"kubernetes.io/metadata.name": backend.namespace}},
-                    },
-                    "kinds": [{"group": GATEWAY_GROUP, "kind": route_kind}],
-                },
-            }
-        )
+        https = {"name": f"https-{stem}", "protocol": "HTTPS", "port": 443, "hostname": host, "tls": tls}
+        out.append({**https, "allowedRoutes": _allowed(only_backend, route_kind)})
         if backend.protocol == "http":
-            out.append(
-                {
-                    "name": f"http-{stem}",
-                    "protocol": "HTTP",
-                    "port": 80,
-                    "hostname": host,
-                    # Only the edge's own redirect route may attach: nothing is served in cleartext.
-                    "allowedRoutes": {
-                        "namespaces": {"from": "Same"},
-                        "kinds": [{"group": GATEWAY_GROUP, "kind": "HTTPRoute"}],
-                    },
-                }
-            )
+            # Only the edge's own redirect route may attach: nothing is served in cleartext.
+            http = {"name": f"http-{stem}", "protocol": "HTTP", "port": 80, "hostname": host}
+            out.append({**http, "allowedRoutes": _allowed({"from": "Same"}, "HTTPRoute")})
     return out
+
+
+def _allowed(namespaces: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {"namespaces": namespaces, "kinds": [{"group": GATEWAY_GROUP, "kind": kind}]}
 
 
 def route_spec(hosts: dict[str, str], backend: Backend, gateway: pulumi.Input[str]) -> dict[str, Any]:
@@ -349,6 +296,22 @@ def _zone_spread(match_labels: dict[str, str]) -> list[dict[str, Any]]:
 
 def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"cpu": cpu_limit, "memory": memory_limit}}
+
+
+def _object(
+    resource_name: str,
+    api_version: str,
+    kind: str,
+    name: str,
+    namespace: pulumi.Input[str] | None,
+    spec: dict[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> CustomResource:
+    """A custom resource with the explicit name and the labels every object carries."""
+    metadata: dict[str, Any] = {"name": name, "labels": _labels()}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    return CustomResource(resource_name, api_version=api_version, kind=kind, metadata=metadata, spec=spec, opts=opts)
 
 
 def _field(resource: CustomResource, section: str, key: str) -> pulumi.Output[str]:

@@ -8,6 +8,7 @@ level must be a mapping. Nothing is deployed before these checks pass.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +27,9 @@ _FOREIGN_NAMESPACES = ("azure-native:", "kubernetes:", "pulumi:")
 
 
 def repo_root() -> Path:
-    """The checkout holding Pulumi.yaml; environments and stacks are found relative to it."""
-    return Path(__file__).resolve().parents[2]
+    """Where environments/ and stacks/ live: $MICRO_INFRA_ROOT, else this checkout."""
+    override = os.environ.get("MICRO_INFRA_ROOT")
+    return Path(override) if override else Path(__file__).resolve().parents[2]
 
 
 class _NoAliasLoader(yaml.SafeLoader):
