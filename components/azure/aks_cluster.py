@@ -8,6 +8,7 @@ proxy serve the internet), Defender and Log Analytics (billing decisions for the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -146,7 +147,7 @@ class AksCluster(pulumi.ComponentResource):
         )
 
 
-def agent_pool(pool: NodePool, zones: list[str], system: bool) -> dict:
+def agent_pool(pool: NodePool, zones: Sequence[str], system: bool) -> dict:
     """One autoscaling VMSS pool across `zones`; the system pool is tainted for add-ons only."""
     return {
         "name": pool.name,

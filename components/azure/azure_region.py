@@ -68,7 +68,11 @@ class AzureRegion(pulumi.ComponentResource):
         ips = EdgeIps(
             f"{name}-edge",
             EdgeIpsArgs(
-                env.name, region.name, list(region.zones), group.name, client.subscription_id,
+                env.name,
+                region.name,
+                list(region.zones),
+                group.name,
+                client.subscription_id,
                 cluster.control_plane_principal_id,
             ),
             child,
@@ -130,11 +134,15 @@ class AzureRegion(pulumi.ComponentResource):
             backup_container=backups.container_name,
             cockroach_client_id=cockroach.client_id,
         )
-        self.public_ips = pulumi.Output.all(**ips.addresses).apply(dict)  # type: ignore[arg-type]
+        self.public_ips = pulumi.Output.all(**ips.addresses).apply(dict)
         self.cluster_name = cluster.name
         self.register_outputs({"public_ips": self.public_ips, "cluster_name": self.cluster_name})
 
 
-def _zone_groups(zones: DnsZones, env: Environment) -> dict[str, pulumi.Input[str]]:
+def _zone_groups(zones: DnsZones, env: Environment) -> dict[str, pulumi.Output[str]]:
     groups = pulumi.Output.from_input(zones.zone_resource_groups)
-    return {zone: groups.apply(lambda g, z=zone: g[z]) for zone in env.dns.zones}
+    return {zone: _group_of(groups, zone) for zone in env.dns.zones}
+
+
+def _group_of(groups: pulumi.Output[dict[str, str]], zone: str) -> pulumi.Output[str]:
+    return groups.apply(lambda g: g[zone])

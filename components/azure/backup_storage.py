@@ -71,7 +71,11 @@ class BackupStorage(pulumi.ComponentResource):
         self.container_name = container.name
         self.container_id = container.id
         self.register_outputs(
-            {"account_name": self.account_name, "container_name": self.container_name, "container_id": self.container_id}
+            {
+                "account_name": self.account_name,
+                "container_name": self.container_name,
+                "container_id": self.container_id,
+            }
         )
 
 

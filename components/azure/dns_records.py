@@ -41,7 +41,7 @@ class DnsRecords(pulumi.ComponentResource):
             dns.RecordSet(
                 f"{name}-{relative.replace('*', 'wildcard')}-{zone}",
                 zone_name=zone,
-                resource_group_name=groups.apply(lambda g, z=zone: g[z]),
+                resource_group_name=_group_of(groups, zone),
                 relative_record_set_name=relative,
                 record_type="A",
                 ttl=TTL,
@@ -65,3 +65,7 @@ def records(zones: Dns, region: str, primary: bool) -> dict[str, tuple[str, str,
             regional = f"{relative}.{region}" if relative != "@" else region
             out[f"{regional}.{zone}"] = (zone, regional, role)
     return out
+
+
+def _group_of(groups: pulumi.Output[dict[str, str]], zone: str) -> pulumi.Output[str]:
+    return groups.apply(lambda g: g[zone])

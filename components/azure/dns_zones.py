@@ -89,7 +89,7 @@ class DnsZones(pulumi.ComponentResource):
             servers[zone_name] = zone.name_servers.apply(lambda ns: list(ns or []))
         self.resource_group_name = group.name
         self.zone_resource_groups = group.name.apply(lambda rg: {z: rg for z in env.dns.zones})
-        self.name_servers = pulumi.Output.all(**servers).apply(dict)  # type: ignore[arg-type]
+        self.name_servers = pulumi.Output.all(**servers).apply(dict)
 
     def _reference(self, name: str, args: DnsZonesArgs) -> None:
         owner = pulumi.StackReference(

@@ -121,7 +121,8 @@ class CockroachCluster(pulumi.ComponentResource):
                     atomic=False,
                     max_history=10,
                 ),
-                child,
+                # The release owns the volumes; the kind stack's data is disposable.
+                pulumi.ResourceOptions(parent=self, protect=cloud is not None),
             )
             if cloud is not None and backup is not None:
                 self._backup_schedule(name, namespace, args, cloud, backup, release)

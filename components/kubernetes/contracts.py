@@ -7,6 +7,7 @@ its `Backend`s, the edge routes to them; the cloud layer fills `CloudBindings`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -74,11 +75,11 @@ class CloudBindings:
     tenant_id: pulumi.Input[str]
     resource_group: pulumi.Input[str]
     """The region's resource group: DNS zones, public IPs and the backup account live here."""
-    dns_zones: dict[str, pulumi.Input[str]]
+    dns_zones: Mapping[str, pulumi.Input[str]]
     """Zone name → resource group holding it, for ACME DNS-01 solvers."""
     cert_manager_client_id: pulumi.Input[str]
     """Client ID of the user-assigned identity federated with cert-manager's ServiceAccount."""
-    public_ip_names: dict[str, pulumi.Input[str]]
+    public_ip_names: Mapping[str, pulumi.Input[str]]
     """api/web/proxy → name of the static public IP its load balancer must use."""
     backup_account: pulumi.Input[str]
     """Storage account name for CockroachDB backups."""

@@ -74,13 +74,16 @@ class EtcdCluster(pulumi.ComponentResource):
         members = args.store.members
 
         ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(NAMESPACE, "restricted"), opts=child)
-        namespace = ns.metadata.name
+
+        def metadata(object_name: str) -> dict[str, Any]:
+            return {"name": object_name, "namespace": ns.metadata.name, "labels": datastore_labels(NAMESPACE)}
+
         certificates = [
             CustomResource(
                 f"{name}-{role}-certificate",
                 api_version="cert-manager.io/v1",
                 kind="Certificate",
-                metadata={"name": secret, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
+                metadata=metadata(secret),
                 spec=certificate_spec(secret, dns_names, args.ca_issuer),
                 opts=child,
             )
@@ -91,7 +94,7 @@ class EtcdCluster(pulumi.ComponentResource):
         ]
         Service(
             f"{name}-headless-service",
-            metadata={"name": PEER_SERVICE, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
+            metadata=metadata(PEER_SERVICE),
             spec={
                 "cluster_ip": "None",
                 # Peers must resolve each other before they are ready: readiness needs a quorum.
@@ -103,7 +106,7 @@ class EtcdCluster(pulumi.ComponentResource):
         )
         Service(
             f"{name}-client-service",
-            metadata={"name": CLIENT_SERVICE, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
+            metadata=metadata(CLIENT_SERVICE),
             spec={
                 "type": "ClusterIP",
                 "selector": selector_labels(),
@@ -113,7 +116,7 @@ class EtcdCluster(pulumi.ComponentResource):
         )
         StatefulSet(
             f"{name}-statefulset",
-            metadata={"name": NAMESPACE, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
+            metadata=metadata(NAMESPACE),
             spec=statefulset_spec(args.image, args.store, args.zones),
             # The pods mount the Secrets cert-manager writes for these Certificates; no data edge says so.
             opts=pulumi.ResourceOptions(parent=self, depends_on=certificates),
@@ -121,14 +124,14 @@ class EtcdCluster(pulumi.ComponentResource):
         if members > 1:
             PodDisruptionBudget(
                 f"{name}-pdb",
-                metadata={"name": NAMESPACE, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
+                metadata=metadata(NAMESPACE),
                 # One voluntary eviction at a time keeps a quorum of 3 (or 5) members.
                 spec={"max_unavailable": 1, "selector": {"match_labels": selector_labels()}},
                 opts=child,
             )
         NetworkPolicy(
             f"{name}-network-policy",
-            metadata={"name": NAMESPACE, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
+            metadata=metadata(NAMESPACE),
             spec=isolation_policy_spec(CLIENT_PORT, [PEER_PORT]),
             opts=child,
         )

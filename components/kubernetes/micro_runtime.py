@@ -13,6 +13,7 @@ annotations, but no policy admits a scraper yet) and MICRO_CONFIG_SECRET_KEY (se
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -119,7 +120,7 @@ class MicroRuntimeArgs:
     """Pinned micro image (`repo:tag[@digest]`) for every service."""
     replicas: int
     """Replicas of every service (local 1, cloud 2 with PDBs and spreading)."""
-    zones: list[str]
+    zones: Sequence[str]
     """Zones of the region, to spread replicas over."""
     ca_issuer: pulumi.Input[str]
     """ClusterIssuer of the internal CA; it signs the client certificates and the JWT keypair."""

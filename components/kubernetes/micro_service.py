@@ -11,6 +11,7 @@ service and what it may do (see micro_runtime.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ class MicroServiceArgs:
     """Container args, e.g. ["service", "auth"] or ["web"]."""
     replicas: int
     """Pod count; above 1 adds zone and node spreading and a PodDisruptionBudget (minAvailable 1)."""
-    zones: list[str]
+    zones: Sequence[str]
     """Zones of the region; spreading over them only matters when there is more than one."""
     env: list[dict[str, Any]] = field(default_factory=list)
     """Container env in the typed-args form (snake_case keys, e.g. `value_from.secret_key_ref`)."""
@@ -209,7 +210,7 @@ def pod_spec(args: MicroServiceArgs, account: str) -> dict[str, Any]:
     return spec
 
 
-def spread_constraints(name: str, zones: list[str]) -> list[dict[str, Any]]:
+def spread_constraints(name: str, zones: Sequence[str]) -> list[dict[str, Any]]:
     """Replicas on different nodes (hard) and, where possible, different zones (soft).
 
     Zones are ScheduleAnyway: while a zone is down its nodes still count as a domain, and DoNotSchedule would

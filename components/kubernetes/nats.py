@@ -80,13 +80,16 @@ class NatsCluster(pulumi.ComponentResource):
         # baseline, not restricted: the chart's pods are hardened through values, but not every
         # container a chart version may add is guaranteed to be.
         ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(NAMESPACE, "baseline"), opts=child)
-        namespace = ns.metadata.name
+
+        def metadata(object_name: str) -> dict[str, Any]:
+            return {"name": object_name, "namespace": ns.metadata.name, "labels": datastore_labels(NAMESPACE)}
+
         certificates = [
             CustomResource(
                 f"{name}-{role}-certificate",
                 api_version="cert-manager.io/v1",
                 kind="Certificate",
-                metadata={"name": secret, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
+                metadata=metadata(secret),
                 spec=certificate_spec(secret, dns_names, args.ca_issuer, usages),
                 opts=child,
             )
@@ -98,7 +101,7 @@ class NatsCluster(pulumi.ComponentResource):
         ]
         NetworkPolicy(
             f"{name}-network-policy",
-            metadata={"name": NAMESPACE, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
+            metadata=metadata(NAMESPACE),
             spec=isolation_policy_spec(CLIENT_PORT, [CLUSTER_PORT]),
             opts=child,
         )
@@ -110,7 +113,7 @@ class NatsCluster(pulumi.ComponentResource):
                     version=args.version,
                     repository_opts=RepositoryOptsArgs(repo=REPOSITORY),
                     name=FULLNAME,
-                    namespace=namespace,
+                    namespace=ns.metadata.name,
                     values=nats_values(args.store, args.zones),
                 ),
                 # The pods mount the Secrets cert-manager writes for these Certificates; no data edge says so.

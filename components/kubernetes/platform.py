@@ -50,7 +50,7 @@ class Platform(pulumi.ComponentResource):
         super().__init__("micro-infra:kubernetes:Platform", name, None, opts)
         env, cloud = args.environment, args.cloud
         child = pulumi.ResourceOptions(parent=self)
-        zones = list(args.region.zones)
+        zones: list[str] = list(args.region.zones)
 
         cert_manager = CertManager(
             f"{name}-cert-manager",
@@ -72,10 +72,13 @@ class Platform(pulumi.ComponentResource):
             public_issuer = acme.issuer_names[env.acme.server]
 
         stores = env.datastores
+        # Cloud stores hold the platform's data: protect etcd's and NATS's whole subtree (their namespaces own the
+        # volumes). CockroachDB protects its own release: its backup Job must stay replaceable. kind data is disposable.
+        stateful = pulumi.ResourceOptions(parent=self, protect=cloud is not None)
         etcd = EtcdCluster(
             f"{name}-etcd",
             EtcdClusterArgs(image=env.release.etcd.ref, store=stores.etcd, zones=zones, ca_issuer=ca.issuer_name),
-            child,
+            stateful,
         )
         nats = NatsCluster(
             f"{name}-nats",
@@ -86,7 +89,7 @@ class Platform(pulumi.ComponentResource):
                 ca_issuer=ca.issuer_name,
                 enabled=args.helm_releases,
             ),
-            child,
+            stateful,
         )
         cockroach = CockroachCluster(
             f"{name}-cockroach",
@@ -125,7 +128,8 @@ class Platform(pulumi.ComponentResource):
                 cloud=cloud,
                 enabled=args.helm_releases,
             ),
-            child,
+            # Backends are plain names, so no data edge exists: routes must wait for the server namespace.
+            pulumi.ResourceOptions(parent=self, depends_on=[micro]),
         )
 
         self.issuer = pulumi.Output.from_input(public_issuer)

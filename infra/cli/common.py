@@ -44,6 +44,8 @@ def committed_stacks() -> list[str]:
     """Every stack with a file in stacks/, committed ones first."""
     from infra.config.loader import repo_root
 
-    found = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (repo_root() / "stacks").glob("Pulumi.*.yaml"))
+    found = sorted(
+        p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (repo_root() / "stacks").glob("Pulumi.*.yaml")
+    )
     order = [s.value for s in StackName]
     return [s for s in order if s in found] + [s for s in found if s not in order]

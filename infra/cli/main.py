@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from infra.cli import plan
+from infra.cli import check, plan, render
 
 app = typer.Typer(
     help="micro-infra: plan, preview and run the Micro platform's Pulumi stacks.",
@@ -16,6 +16,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("plan")(plan.plan)
+app.command("check")(check.check)
+app.command("render")(render.render)
 
 
 @app.callback()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -39,7 +40,7 @@ def _join(loc: Iterable[str | int]) -> str:
     return out
 
 
-def _expected(err: dict) -> str:
+def _expected(err: Any) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")
     kind = err["type"]
     if kind == "missing":

@@ -33,11 +33,13 @@ def repo_root() -> Path:
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    def compose_node(self, parent: Any, index: Any) -> Any:  # type: ignore[override]
+    def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             what = "aliases" if isinstance(event, yaml.AliasEvent) else "anchors"
-            raise yaml.MarkedYAMLError(None, None, f"YAML {what} are not allowed in micro-infra files", event.start_mark)
+            raise yaml.MarkedYAMLError(
+                None, None, f"YAML {what} are not allowed in micro-infra files", event.start_mark
+            )
         return super().compose_node(parent, index)
 
 

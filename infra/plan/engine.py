@@ -112,17 +112,19 @@ class PlanMocks(pulumi.runtime.Mocks):
         state = {**inputs, **computed.outputs(args.typ, args.name, inputs)}
         return computed.resource_id(args.typ, args.name, args.inputs), state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         if args.token == "azure-native:authorization:getClientConfig":
-            return {
+            config = {
                 "clientId": "plan-client",
                 "objectId": "plan-object",
                 "subscriptionId": SUBSCRIPTION_ID,
                 "tenantId": TENANT_ID,
             }
+            return config, None
         if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
             kubeconfig = computed.kubeconfig(str(args.args.get("resourceName", "cluster")))
-            return {"kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]}
+            encoded = base64.b64encode(kubeconfig.encode()).decode()
+            return {"kubeconfigs": [{"name": "clusterUser", "value": encoded}]}, None
         raise NotImplementedError(f"the offline plan has no mock for invoke {args.token}")
 
 
@@ -139,7 +141,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if self.echo and request.type != "pulumi:pulumi:Stack" and not _reshaped(request):
             # A plan's outputs are its inputs; echoing the struct skips a deserialize/serialize round trip.
             urn = self.make_urn(request.parent, request.type, request.name)
-            response = resource_pb2.RegisterResourceResponse(urn=urn, id="" if request.custom else None, object=request.object)
+            response = resource_pb2.RegisterResourceResponse(urn=urn, id="", object=request.object)
         else:
             response = super().RegisterResource(request)
         self.registrations.append(
@@ -248,7 +250,7 @@ def run(
         program()
         root = get_root_resource()
         if root is not None:  # set_mocks finished the root stack early; register the exports now
-            root.register_outputs(massage(getattr(root, "outputs", {}), []))
+            root.register_outputs(massage(getattr(root, "outputs", {}), []))  # type: ignore[attr-defined]
 
     _sync_await(run_pulumi_func(body))
     regs = monitor.registrations
