@@ -418,7 +418,7 @@ def container_security(r: Resource) -> Iterator[str]:
             if pod.get(flag) is True:
                 yield f"{r.label} sets {flag}: the pod shares the node's namespaces"
         if _int(pod_context.get("runAsUser")) == 0:
-            yield f"{r.label} pod securityContext.runAsUser is 0 (root)"
+            yield f"{r.label} pod securityContext runs as uid 0 (root)"
         for where, container in _containers(r):
             context = _map(container.get("securityContext"))
             yield from _unsafe(f"{r.label} {where}", context)

@@ -70,3 +70,19 @@ def k8s(graph: Graph, kind: str, name: str | None = None, namespace: str | None 
             continue
         out.append(r)
     return out
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Counts that guardrail tests record with `record_property("summary", ...)` (fuzz cases, checkov results)."""
+    lines = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "summary"
+    ]
+    if lines:
+        terminalreporter.section("guardrails")
+        for line in sorted(lines):
+            terminalreporter.write_line(line)

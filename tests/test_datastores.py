@@ -26,6 +26,7 @@ from tests.k8s_schema import manifest, validate
 ENVIRONMENTS = ("local", "staging", "platform")
 ISSUER = "micro-internal-ca"
 MARKER = "s3cr3t-marker"
+ACCOUNT, CONTAINER = "m3obackups", "cockroach-backups"
 CLOUD = CloudBindings(
     subscription_id="sub",
     tenant_id="tenant",
@@ -33,8 +34,8 @@ CLOUD = CloudBindings(
     dns_zones={},
     cert_manager_client_id="cert-manager-client",
     public_ip_names={},
-    backup_account="m3obackups",
-    backup_container="cockroach-backups",
+    backup_account=ACCOUNT,
+    backup_container=CONTAINER,
     cockroach_client_id="cockroach-client-id",
 )
 CERTIFICATE = "cert-manager.io/v1:Certificate"
@@ -55,7 +56,7 @@ class Built:
 def build(store: str, env_name: str, enabled: bool = True, passphrase: bool = True) -> Built:
     """One datastore component for one environment, as platform.py would call it."""
     env = environment(env_name)
-    zones = list(env.regions[0].zones)
+    zones: list[str] = list(env.regions[0].zones)
     stores = env.datastores
     made: dict[str, Any] = {}
 
@@ -401,7 +402,7 @@ def test_backup_job_runs_the_schedule_sql_for_the_cloud_bindings(env_name: str) 
     job = one(graph, "batch/v1:Job", "cockroach-backup-schedule")
     backup = environment(env_name).datastores.cockroach.backup
     assert backup is not None
-    sql = cockroach.backup_schedule_sql(CLOUD.backup_account, CLOUD.backup_container, backup, encrypted=True)
+    sql = cockroach.backup_schedule_sql(ACCOUNT, CONTAINER, backup, encrypted=True)
     (container,) = job.inputs["spec"]["template"]["spec"]["containers"]
     assert container["command"][-1] == cockroach.backup_script(sql, encrypted=True), f"{job.name} SQL"
     assert container["image"] == cockroach.BACKUP_IMAGE

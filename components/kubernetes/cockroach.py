@@ -61,6 +61,8 @@ SCHEDULE_LABEL = "micro_backups"
 CERTS_DIR = "/cockroach-certs"
 UID = 1000
 """The `cockroach` image's user, as in the chart's own pods."""
+JOB_UID = 10001
+"""The schedule Job's user: above 10000, so it matches no node user; the certificates are readable through fsGroup."""
 SMALL_RESOURCES = {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
 """The chart's init Job and the schedule Job: one `cockroach` CLI call each."""
 
@@ -306,7 +308,7 @@ def backup_job_spec(sql: str, encrypted: bool, labels: dict[str, str]) -> dict[s
                 "restart_policy": "OnFailure",
                 "automount_service_account_token": False,
                 "enable_service_links": False,
-                "security_context": pod_security_context(UID),
+                "security_context": pod_security_context(JOB_UID),
                 "containers": [
                     {
                         "name": "create-schedule",
@@ -314,7 +316,7 @@ def backup_job_spec(sql: str, encrypted: bool, labels: dict[str, str]) -> dict[s
                         "command": ["/bin/bash", "-c", backup_script(sql, encrypted)],
                         "env": env,
                         "resources": SMALL_RESOURCES,
-                        "security_context": container_security_context(UID),
+                        "security_context": container_security_context(JOB_UID),
                         "volume_mounts": [{"name": "client-certs", "mount_path": CERTS_DIR, "read_only": True}],
                     }
                 ],

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from infra.cli import check, plan, render
+from infra.cli import check, diff, plan, promote, render, stack
 
 app = typer.Typer(
     help="micro-infra: plan, preview and run the Micro platform's Pulumi stacks.",
@@ -18,6 +18,9 @@ app = typer.Typer(
 app.command("plan")(plan.plan)
 app.command("check")(check.check)
 app.command("render")(render.render)
+app.add_typer(stack.app, name="stack")
+app.command("promote")(promote.promote)
+app.command("diff")(diff.diff)
 
 
 @app.callback()

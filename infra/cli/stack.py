@@ -50,7 +50,10 @@ def new(
     document = report.preview_document(graph)
     if not yes and not _confirmed(f"Write {', '.join(e.path for e in new_stack.edits)}?"):
         fail("stack new: nothing written (answer y, or pass --yes)")
-    stack_new.write(root, new_stack.edits)
+    try:
+        stack_new.write(root, new_stack.edits)
+    except OSError as exc:
+        fail(f"stack new: could not write the files ({exc.strerror or exc}); every file was put back", code=1)
     if as_json:
         emit_json(
             {
@@ -61,7 +64,7 @@ def new(
         )
         return
     for edit in new_stack.edits:
-        console.print(f"{'created' if edit.before is None else 'updated'} {edit.path}: {edit.summary}")
+        console.print(f"{'created' if edit.before is None else 'updated'} {edit.path}: {edit.summary}", soft_wrap=True)
     out.print(report.count_table(graph))
 
 

@@ -77,7 +77,12 @@ def clean(value: Any) -> Any:
         return [clean(v) for v in value]
     if value == UNKNOWN:
         return "[unknown]"
-    return value
+    return _number(value)
+
+
+def _number(value: Any) -> Any:
+    """Protobuf carries every number as a double; integral ones were integers in the program."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def reveal(value: Any) -> Any:
@@ -90,7 +95,7 @@ def reveal(value: Any) -> Any:
         return {k: reveal(v) for k, v in value.items()}
     if isinstance(value, list):
         return [reveal(v) for v in value]
-    return value
+    return _number(value)
 
 
 class PlanMocks(pulumi.runtime.Mocks):
@@ -112,7 +117,7 @@ class PlanMocks(pulumi.runtime.Mocks):
         state = {**inputs, **computed.outputs(args.typ, args.name, inputs)}
         return computed.resource_id(args.typ, args.name, args.inputs), state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]]]:
         if args.token == "azure-native:authorization:getClientConfig":
             config = {
                 "clientId": "plan-client",
@@ -120,11 +125,11 @@ class PlanMocks(pulumi.runtime.Mocks):
                 "subscriptionId": SUBSCRIPTION_ID,
                 "tenantId": TENANT_ID,
             }
-            return config, None
+            return config, []
         if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
             kubeconfig = computed.kubeconfig(str(args.args.get("resourceName", "cluster")))
             encoded = base64.b64encode(kubeconfig.encode()).decode()
-            return {"kubeconfigs": [{"name": "clusterUser", "value": encoded}]}, None
+            return {"kubeconfigs": [{"name": "clusterUser", "value": encoded}]}, []
         raise NotImplementedError(f"the offline plan has no mock for invoke {args.token}")
 
 

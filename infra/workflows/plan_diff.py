@@ -10,9 +10,19 @@ compare equal to themselves: a secret that changed inside stays invisible.
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from infra.workflows import FlagError
 
 Op = Literal["create", "update", "replace", "delete"]
 OPS: tuple[Op, ...] = ("create", "update", "replace", "delete")
@@ -221,3 +231,128 @@ def _change(
         paths=paths,
         replace_paths=replace_paths,
     )
+
+
+# --- plans of a git revision ------------------------------------------------------------------
+
+
+@contextmanager
+def worktree(root: Path, ref: str) -> Iterator[tuple[Path, str]]:
+    """(data root, commit) of a detached checkout of `ref`, in a temp dir removed whatever happens.
+
+    `root` is where environments/ and stacks/ live; the checkout's root is at the same place
+    relative to the repository, so MICRO_INFRA_ROOT may point inside a repository too.
+    """
+    top = _git(root, "rev-parse", "--show-toplevel")
+    if top is None:
+        raise FlagError(f"--base: {root} is not inside a git checkout")
+    commit = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if commit is None:
+        raise FlagError(f"--base: {ref!r} is not a commit of {top} (try origin/main, HEAD~1 or a SHA)")
+    tmp = Path(tempfile.mkdtemp(prefix="infra-diff-"))
+    checkout = tmp / "base"
+    try:
+        if _git(root, "worktree", "add", "--detach", "--quiet", str(checkout), commit) is None:
+            raise FlagError(f"--base: git could not check out {ref} ({commit[:12]})")
+        yield checkout / root.resolve().relative_to(Path(top).resolve()), commit
+    finally:
+        _git(root, "worktree", "remove", "--force", str(checkout))
+        shutil.rmtree(tmp, ignore_errors=True)
+        _git(root, "worktree", "prune")
+
+
+def stacks_at(root: Path) -> dict[str, str | None]:
+    """Stack → the environment its file names (None when unreadable), for the files under `root`."""
+    from infra.config.errors import ConfigError
+    from infra.config.loader import PROJECT, read_yaml
+
+    stacks: dict[str, str | None] = {}
+    for path in sorted((root / "stacks").glob("Pulumi.*.yaml")):
+        try:
+            config = read_yaml(path).get("config")
+        except ConfigError:
+            config = None
+        env = config.get(f"{PROJECT}:environment") if isinstance(config, dict) else None
+        stacks[path.name.removeprefix("Pulumi.").removesuffix(".yaml")] = env if isinstance(env, str) else None
+    return stacks
+
+
+def changed_files(root: Path, commit: str) -> list[str]:
+    """Files under `root` that differ from `commit` in the working tree, untracked ones included."""
+    tracked = _git(root, "diff", "--name-only", "--relative", commit) or ""
+    untracked = _git(root, "ls-files", "--others", "--exclude-standard") or ""
+    return sorted({line for line in (tracked + "\n" + untracked).splitlines() if line})
+
+
+_NO_PLAN_EFFECT = ("tests/", ".github/", "benchmarks/", "policy/", "scripts/", "environments/schema.json")
+"""Paths that cannot change what a stack plans (the policy pack checks plans; it does not make them)."""
+
+
+def affected_stacks(changed: list[str], environments: dict[str, str | None]) -> list[str]:
+    """The stacks (keys of `environments`, stack → environment) that `changed` files can affect.
+
+    A stack file affects its stack, an environment file every stack naming it, and anything
+    else but tests, docs and CI (code, templates, dependency pins) every stack.
+    """
+    hit: set[str] = set()
+    for path in changed:
+        if path.startswith("stacks/Pulumi.") and path.endswith(".yaml"):
+            hit.add(path.removeprefix("stacks/Pulumi.").removesuffix(".yaml"))
+        elif path.startswith("environments/") and path.endswith(".yaml"):
+            env = path.removeprefix("environments/").removesuffix(".yaml")
+            hit |= {stack for stack, named in environments.items() if named in (env, None)}
+        elif not (path.startswith(_NO_PLAN_EFFECT) or path.endswith(".md")):
+            return list(environments)
+    return [stack for stack in environments if stack in hit]
+
+
+class RevisionPlan:
+    """`infra plan --json` of another revision, run with that revision's own code in a subprocess.
+
+    Started at construction so it runs while this process plans the working tree.
+    """
+
+    def __init__(self, code: Path, data: Path, stacks: list[str], label: str) -> None:
+        self.label = label
+        self.stacks = stacks
+        self._out = tempfile.TemporaryFile()
+        self._err = tempfile.TemporaryFile()
+        self._process: subprocess.Popen[bytes] | None = None
+        if not stacks:
+            return
+        env = {**os.environ, "PYTHONPATH": str(code), "MICRO_INFRA_ROOT": str(data)}
+        only = ["--stack", stacks[0]] if len(stacks) == 1 else []
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli.main", "plan", "--json", *only],
+            cwd=code,
+            env=env,
+            stdout=self._out,
+            stderr=self._err,
+        )
+
+    def documents(self) -> dict[str, dict[str, Any]]:
+        """Stack → preview document; raises FlagError naming the revision when it cannot be planned."""
+        if self._process is None:
+            return {}
+        code = self._process.wait()
+        self._out.seek(0)
+        self._err.seek(0)
+        if code != 0:
+            lines = self._err.read().decode(errors="replace").strip().splitlines() or [f"exit code {code}"]
+            raise FlagError(f"--base: {self.label} cannot be planned: {lines[-1]}")
+        document = json.load(self._out)
+        found = document["stacks"] if "stacks" in document else {document["stack"]: document}
+        return {name: found[name] for name in self.stacks if name in found}
+
+    def close(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._out.close()
+        self._err.close()
+
+
+def _git(root: Path, *args: str) -> str | None:
+    """stdout of a git command in `root`, or None when it fails."""
+    done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else None

@@ -1,0 +1,135 @@
+"""`infra promote`: only `release` moves, the source must run it, and protected resources are never replaced."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from infra.cli.main import app
+from infra.config.loader import load_environment
+from infra.workflows import promote as workflow
+from infra.workflows.plan_diff import ResourceChange, StackDiff
+from tests.conftest import ROOT
+
+runner = CliRunner()
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Copies of environments/ and stacks/ where staging runs a newer release than platform."""
+    for folder in ("environments", "stacks"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    staging = tmp_path / "environments/staging.yaml"
+    data = yaml.safe_load(staging.read_text())
+    data["release"]["micro"] = {"repository": "ghcr.io/m3o/platform", "tag": "20250101", "digest": DIGEST}
+    data["release"]["charts"]["nats"] = "2.14.3"
+    text = staging.read_text()
+    staging.write_text(text[: text.index("\nrelease:") + 1] + yaml.safe_dump({"release": data["release"]}, sort_keys=False))
+    monkeypatch.setattr(workflow, "deployed_release", lambda stack: None)  # no engine in unit tests
+    return tmp_path
+
+
+def _promote(root: Path, *args: str) -> Result:
+    return runner.invoke(app, ["promote", "--from", "staging", "--to", "platform", *args], env={"MICRO_INFRA_ROOT": str(root)})
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# The real thing, offline plans included: release pins move, nothing else does, byte for byte.
+def test_promote_copies_release_only(root: Path) -> None:
+    target = root / "environments/platform.yaml"
+    before = target.read_text()
+    old = load_environment(target)
+    result = _promote(root, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["written"] and report["deployedCheck"] == "skipped"
+    assert "release.charts.nats: 2.14.2 → 2.14.3" in report["changes"]
+    assert report["plan"]["platform"]["update"] > 0 and report["plan"]["platform"]["replace"] == 0, report["plan"]
+    after = target.read_text()
+    assert after.startswith(before[: before.index("\nrelease:")]), "everything above release: is byte-identical"
+    new = load_environment(target)
+    assert new.release == load_environment(root / "environments/staging.yaml").release
+    assert new.model_dump(exclude={"release"}) == old.model_dump(exclude={"release"}), "domains, sizes, ACME stay"
+    assert new.release.micro.tag == "20250101" and new.release.micro.digest == DIGEST
+    assert "warning: could not reach the engine" in result.stderr
+    again = _promote(root)
+    assert again.exit_code == 0 and "platform is already up to date with staging" in again.stderr
+
+
+def test_dry_run_writes_nothing(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workflow, "plan_promotion", lambda promotion, where: [StackDiff("platform", ())])
+    target = root / "environments/platform.yaml"
+    before = _digest(target)
+    result = _promote(root, "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert '-    tag: "202106111627488fb1bf"' in result.stdout and '+    tag: "20250101"' in result.stdout
+    assert "dry run: nothing written" in result.stderr
+    assert _digest(target) == before
+
+
+# A promotion that would replace a protected resource is refused, and the file is left alone.
+def test_refuses_a_protected_replace(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ip = ResourceChange(
+        "replace", "urn:pip", "azure-native:network:PublicIPAddress", "platform-uksouth-edge-api", True, ("sku",)
+    )
+    monkeypatch.setattr(workflow, "plan_promotion", lambda promotion, where: [StackDiff("platform", (ip,))])
+    target = root / "environments/platform.yaml"
+    before = _digest(target)
+    result = _promote(root)
+    assert result.exit_code == 2
+    assert (
+        "promote: refused: the change would replace azure-native:network:PublicIPAddress platform-uksouth-edge-api "
+        "in platform" in result.stderr
+    )
+    assert _digest(target) == before
+
+
+def test_refuses_when_the_source_runs_other_pins(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deployed = load_environment(ROOT / "environments/staging.yaml").release.model_dump(mode="json")
+    monkeypatch.setattr(workflow, "deployed_release", lambda stack: deployed)
+    result = _promote(root)
+    assert result.exit_code == 2
+    assert "--from: stack staging is not running environments/staging.yaml's release" in result.stderr
+    assert "release.micro.tag: 202106111627488fb1bf → 20250101" in result.stderr
+
+
+def test_require_deployed_makes_the_skipped_check_an_error(root: Path) -> None:
+    result = _promote(root, "--require-deployed")
+    assert result.exit_code == 2
+    assert "--require-deployed: cannot read stack staging's outputs" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from", "staging", "--to", "prod"], "--to: no environment 'prod'; environments: local, platform, staging"),
+        (["--from", "platform", "--to", "platform"], "--to: platform is also the source"),
+    ],
+)
+def test_bad_environments(root: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["promote", *args], env={"MICRO_INFRA_ROOT": str(root)})
+    assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+def test_release_block_edit_keeps_what_follows() -> None:
+    text = "name: x\nrelease:  # pins\n  micro:\n    tag: a\n\n# about dns\ndns:\n  zones: [a.b]\n"
+    assert workflow.replace_release_block(text, "release:\n  micro:\n    tag: b\n") == (
+        "name: x\nrelease:\n  micro:\n    tag: b\n\n# about dns\ndns:\n  zones: [a.b]\n"
+    )
+    with pytest.raises(ValueError, match="no block-style top-level `release:` key"):
+        workflow.replace_release_block("release: {micro: {}}\n", "release: {}\n")
+
+
+def test_deployed_release_is_none_without_an_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert workflow.deployed_release("staging") is None
