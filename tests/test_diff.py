@@ -94,7 +94,12 @@ def test_diff_classifies_every_kind_of_change() -> None:
         (PIP, {"zones": ["1", "2", "3"]}, {"zones": ["1"]}, True),
         ("azure-native:storage:StorageAccount", {"accountName": "a"}, {"accountName": "b"}, True),
         ("azure-native:resources:ResourceGroup", {"location": "uksouth"}, {"location": "ukwest"}, True),
-        ("azure-native:containerservice:ManagedCluster", {"kubernetesVersion": "1.33"}, {"kubernetesVersion": "1.34"}, False),
+        (
+            "azure-native:containerservice:ManagedCluster",
+            {"kubernetesVersion": "1.33"},
+            {"kubernetesVersion": "1.34"},
+            False,
+        ),
     ],
 )
 def test_replace_on_change_table(type_: str, before: dict, after: dict, replaced: bool) -> None:
@@ -167,7 +172,9 @@ def test_diff_against_a_revision(repo: Path, tmp_path: Path) -> None:
     env = repo / "environments" / "staging.yaml"
     text = env.read_text()
     assert "  etcd:\n    members: 3\n    storage_gb: 10\n" in text
-    env.write_text(text.replace("  etcd:\n    members: 3\n    storage_gb: 10\n", "  etcd:\n    members: 3\n    storage_gb: 12\n"))
+    env.write_text(
+        text.replace("  etcd:\n    members: 3\n    storage_gb: 10\n", "  etcd:\n    members: 3\n    storage_gb: 12\n")
+    )
     comment = tmp_path / "comment.md"
     result = runner.invoke(
         app, ["diff", "--base", "HEAD", "--comment", str(comment), "--json"], env={"MICRO_INFRA_ROOT": str(repo)}
@@ -199,3 +206,10 @@ def test_diff_bad_input(repo: Path, args: list[str], message: str) -> None:
 def test_diff_outside_git(tmp_path: Path) -> None:
     result = runner.invoke(app, ["diff", "--base", "HEAD"], env={"MICRO_INFRA_ROOT": str(tmp_path)})
     assert result.exit_code == 2 and "is not inside a git checkout" in result.stderr, result.output
+
+
+def test_help_names_every_flag() -> None:
+    result = runner.invoke(app, ["diff", "--help"])
+    assert result.exit_code == 0
+    for flag in ("--base", "--stack", "--comment", "--json", "--affected", "pulumi preview"):
+        assert flag in result.stdout, flag

@@ -31,13 +31,17 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data["release"]["micro"] = {"repository": "ghcr.io/m3o/platform", "tag": "20250101", "digest": DIGEST}
     data["release"]["charts"]["nats"] = "2.14.3"
     text = staging.read_text()
-    staging.write_text(text[: text.index("\nrelease:") + 1] + yaml.safe_dump({"release": data["release"]}, sort_keys=False))
-    monkeypatch.setattr(workflow, "deployed_release", lambda stack: None)  # no engine in unit tests
+    staging.write_text(
+        text[: text.index("\nrelease:") + 1] + yaml.safe_dump({"release": data["release"]}, sort_keys=False)
+    )
+    monkeypatch.setattr(workflow, "deployed_release", lambda stack, root: None)  # no engine in unit tests
     return tmp_path
 
 
 def _promote(root: Path, *args: str) -> Result:
-    return runner.invoke(app, ["promote", "--from", "staging", "--to", "platform", *args], env={"MICRO_INFRA_ROOT": str(root)})
+    return runner.invoke(
+        app, ["promote", "--from", "staging", "--to", "platform", *args], env={"MICRO_INFRA_ROOT": str(root)}
+    )
 
 
 def _digest(path: Path) -> str:
@@ -96,7 +100,7 @@ def test_refuses_a_protected_replace(root: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_refuses_when_the_source_runs_other_pins(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     deployed = load_environment(ROOT / "environments/staging.yaml").release.model_dump(mode="json")
-    monkeypatch.setattr(workflow, "deployed_release", lambda stack: deployed)
+    monkeypatch.setattr(workflow, "deployed_release", lambda stack, root: deployed)
     result = _promote(root)
     assert result.exit_code == 2
     assert "--from: stack staging is not running environments/staging.yaml's release" in result.stderr
@@ -132,4 +136,12 @@ def test_release_block_edit_keeps_what_follows() -> None:
 
 def test_deployed_release_is_none_without_an_engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert workflow.deployed_release("staging") is None
+    monkeypatch.setenv("MICRO_INFRA_CACHE", str(tmp_path))  # nor a CLI built by scripts/ensure-pulumi
+    assert workflow.deployed_release("staging", ROOT) is None
+
+
+def test_help_names_every_flag() -> None:
+    result = runner.invoke(app, ["promote", "--help"])
+    assert result.exit_code == 0
+    for flag in ("--from", "--to", "--dry-run", "--require-deployed", "--json", "byte for byte"):
+        assert flag in result.stdout, flag

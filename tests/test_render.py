@@ -8,10 +8,12 @@ apiVersion, kind, metadata and spec structurally, and a new custom group fails u
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import kubernetes_validate
+import kubernetes_validate.utils as kv_utils
 import pulumi
 import pytest
 import yaml
@@ -71,8 +73,10 @@ def test_every_declared_object_gets_one_file_and_helm_is_indexed(stack: str, ren
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_built_in_kinds_are_schema_valid_and_custom_resources_well_formed(
-    stack: str, rendered: dict[str, Path]
+    stack: str, rendered: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # kubernetes-validate re-reads its 1 MB definitions file on every call; the schemas never change.
+    monkeypatch.setattr(kv_utils, "schema_contents", functools.cache(kv_utils.schema_contents))
     problems = []
     for name, obj in manifests(rendered[stack]).items():
         group = obj["apiVersion"].rsplit("/", 1)[0] if "/" in obj["apiVersion"] else ""

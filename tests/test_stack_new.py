@@ -31,7 +31,11 @@ def root(tmp_path: Path) -> Path:
 
 
 def _hashes(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _new(root: Path, *args: str) -> Result:
@@ -77,11 +81,23 @@ def test_stack_new_adds_a_region_stack(root: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--env", "prod", "--cloud", "azure", "--region", "westeurope"], "--env: no environment 'prod'; environments: local, platform, staging"),
-        (["--env", "staging", "--cloud", "kind", "--region", "westeurope"], "--cloud: region stacks can be built on azure only"),
+        (
+            ["--env", "prod", "--cloud", "azure", "--region", "westeurope"],
+            "--env: no environment 'prod'; environments: local, platform, staging",
+        ),
+        (
+            ["--env", "staging", "--cloud", "kind", "--region", "westeurope"],
+            "--cloud: region stacks can be built on azure only",
+        ),
         (["--env", "local", "--cloud", "azure", "--region", "westeurope"], "--env: local is a kind environment"),
-        (["--env", "staging", "--cloud", "azure", "--region", "westeurop"], "--region: 'westeurop' is not an Azure region with availability zones; did you mean westeurope"),
-        (["--env", "staging", "--cloud", "azure", "--region", "uksouth"], "--region: uksouth is already built by stack staging"),
+        (
+            ["--env", "staging", "--cloud", "azure", "--region", "westeurop"],
+            "--region: 'westeurop' is not an Azure region with availability zones; did you mean westeurope",
+        ),
+        (
+            ["--env", "staging", "--cloud", "azure", "--region", "uksouth"],
+            "--region: uksouth is already built by stack staging",
+        ),
     ],
 )
 def test_stack_new_bad_input(root: Path, args: list[str], message: str) -> None:
@@ -153,3 +169,10 @@ def test_failed_stack_new_changes_nothing(root: Path, monkeypatch: pytest.Monkey
 
 def _tiny_graph() -> Graph:
     return Graph("staging-westeurope", [], {})
+
+
+def test_help_names_every_flag() -> None:
+    result = runner.invoke(app, ["stack", "new", "--help"])
+    assert result.exit_code == 0
+    for flag in ("--env", "--cloud", "--region", "--json", "--yes", "[required]"):
+        assert flag in result.stdout, flag

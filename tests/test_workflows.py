@@ -37,7 +37,9 @@ def _pulumi(job: dict[str, Any], command: str) -> dict[str, Any]:
     return found[0]
 
 
-@pytest.mark.skipif(shutil.which("go") is None, reason="Go is not installed: scripts/ensure-actionlint builds actionlint with it")
+@pytest.mark.skipif(
+    shutil.which("go") is None, reason="Go is not installed: scripts/ensure-actionlint builds actionlint with it"
+)
 def test_actionlint_passes() -> None:
     built = subprocess.run([ROOT / "scripts" / "ensure-actionlint"], capture_output=True, text=True, timeout=900)
     assert built.returncode == 0, built.stderr
@@ -52,7 +54,9 @@ def test_every_action_is_pinned_and_permissions_are_explicit() -> None:
     for path in FILES:
         data = _load(path.name)
         assert "permissions" in data, f"{path.name}: no top-level permissions (the default token can write)"
-        assert "write" not in str(data["permissions"]), f"{path.name}: write permissions belong to the jobs that need them"
+        assert "write" not in str(data["permissions"]), (
+            f"{path.name}: write permissions belong to the jobs that need them"
+        )
         for job_id, job in data["jobs"].items():
             for step in _steps(job):
                 if "uses" in step:

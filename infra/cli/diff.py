@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from infra.cli.common import console, emit_json, fail, fail_config
+from infra.cli.common import StackName, console, emit_json, fail, fail_config
 from infra.config.errors import ConfigError
 from infra.workflows import FlagError
 
@@ -42,7 +42,7 @@ def diff(
     try:
         with plan_diff.worktree(root, base) as (base_root, commit):
             base_stacks = plan_diff.stacks_at(base_root)
-            both = base_stacks | head_stacks
+            both = dict(sorted((base_stacks | head_stacks).items(), key=lambda item: _order(item[0])))
             if stack is not None and stack not in both:
                 raise FlagError(f"--stack: no stack {stack!r} in the working tree or at {base}")
             wanted = [stack] if stack else plan_diff.affected_stacks(plan_diff.changed_files(root, commit), both)
@@ -70,6 +70,12 @@ def diff(
         emit_json({"base": base, "commit": commit, "stacks": [d.to_json() for d in diffs]})
     elif comment is None:
         typer.echo(text, nl=False)
+
+
+def _order(stack: str) -> tuple[int, str]:
+    """local, staging, platform first (as `infra plan` lists them), then the rest by name."""
+    known = [s.value for s in StackName]
+    return (known.index(stack) if stack in known else len(known), stack)
 
 
 def _checkout_of(data_root: Path) -> Path:

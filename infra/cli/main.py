@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from infra.cli import check, diff, plan, promote, render, stack
+from infra.cli import check, diff, engine_cmds, local, plan, promote, render, stack
 
 app = typer.Typer(
     help="micro-infra: plan, preview and run the Micro platform's Pulumi stacks.",
@@ -21,6 +21,12 @@ app.command("render")(render.render)
 app.add_typer(stack.app, name="stack")
 app.command("promote")(promote.promote)
 app.command("diff")(diff.diff)
+app.command("preview")(engine_cmds.preview)
+app.command("up")(engine_cmds.up)
+app.command("destroy")(engine_cmds.destroy)
+app.command("refresh")(engine_cmds.refresh)
+app.command("outputs")(engine_cmds.outputs)
+app.add_typer(local.app, name="local")
 
 
 @app.callback()

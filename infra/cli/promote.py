@@ -49,7 +49,7 @@ def promote(
     if promotion.up_to_date:
         _finish(result | {"changed": False, "written": False}, as_json, f"{target} is already up to date with {source}")
         return
-    result["deployedCheck"] = _check_deployed(workflow.deployed_release(source), promotion, require_deployed)
+    result["deployedCheck"] = _check_deployed(workflow.deployed_release(source, root), promotion, require_deployed)
     try:
         diffs = workflow.plan_promotion(promotion, root)
     except ConfigError as exc:
@@ -97,7 +97,7 @@ def _check_deployed(deployed: dict[str, Any] | None, promotion: Promotion, requi
         differs = release_changes(deployed, promotion.release) if deployed else ["it has no release output"]
         fail(
             f"--from: stack {promotion.source} is not running environments/{promotion.source}.yaml's release "
-            f"({'; '.join(differs[:3])}); deploy {promotion.source} first"
+            f"({'; '.join(differs[:3])}); deploy {promotion.source} first, or point PULUMI_BACKEND_URL at its state"
         )
     return "matched"
 

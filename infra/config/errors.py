@@ -12,6 +12,15 @@ from pydantic import ValidationError
 _REL = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\])?(?:\.[A-Za-z_][\w]*(?:\[\d+\])?)*): (.*)$", re.S)
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""Control characters, line separators and bidi overrides: user text that could forge or reorder output."""
+
+
+def printable(text: object) -> str:
+    """`text` on one line with control and bidi characters escaped (\\n, \\u202e), so one problem is one line."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), str(text))
+
+
 @dataclass(frozen=True)
 class Problem:
     file: str
@@ -19,7 +28,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.path}: {self.message}" if self.path else f"{self.file}: {self.message}"
+        file, path, message = printable(self.file), printable(self.path), printable(self.message)
+        return f"{file}: {path}: {message}" if path else f"{file}: {message}"
 
 
 class ConfigError(Exception):

@@ -140,7 +140,7 @@ def load_stack(stack: str, root: Path | None = None) -> Stack:
         raise ConfigError([Problem(display, "", f"no such stack; known stacks: {', '.join(known)}")])
     data = read_yaml(path, display)
     unknown_top = set(data) - {"config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"}
-    problems = [Problem(display, key, "unknown key (expected config)") for key in sorted(unknown_top)]
+    problems = [Problem(display, str(key), "unknown key (expected config)") for key in sorted(unknown_top, key=str)]
     config = data.get("config")
     if not isinstance(config, dict):
         raise ConfigError([*problems, Problem(display, "config", "expected a mapping of project:key values")])

@@ -27,9 +27,13 @@ _OWN_NAME = {
 }
 
 
+def own_name_key(typ: str) -> str:
+    """The input that names an azure-native resource (`name` in its outputs)."""
+    return _OWN_NAME.get(typ.split(":")[-1], "name")
+
+
 def _own_name(typ: str, name: str, inputs: dict[str, Any]) -> str:
-    key = _OWN_NAME.get(typ.split(":")[-1], "name")
-    return str(inputs.get(key, name))
+    return str(inputs.get(own_name_key(typ), name))
 
 
 def resource_id(typ: str, name: str, inputs: dict[str, Any]) -> str:

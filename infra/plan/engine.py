@@ -143,10 +143,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.echo = isinstance(mocks, PlanMocks) and not mocks.traceable
 
     def RegisterResource(self, request: Any) -> Any:
-        if self.echo and request.type != "pulumi:pulumi:Stack" and not _reshaped(request):
-            # A plan's outputs are its inputs; echoing the struct skips a deserialize/serialize round trip.
+        if self.echo and request.type != "pulumi:pulumi:Stack":
+            # A plan's known outputs are the inputs the program reads back (names); echoing only those
+            # skips the SDK's typing of every other output property, which dominates a cold run.
             urn = self.make_urn(request.parent, request.type, request.name)
-            response = resource_pb2.RegisterResourceResponse(urn=urn, id="", object=request.object)
+            response = resource_pb2.RegisterResourceResponse(urn=urn, id="", object=_echo(request))
         else:
             response = super().RegisterResource(request)
         self.registrations.append(
@@ -189,10 +190,24 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return response
 
 
-def _reshaped(request: Any) -> bool:
-    """Resources whose outputs differ in shape from their inputs go through the mocks."""
-    identity = request.object.fields.get("identity")
-    return identity is not None and "userAssignedIdentities" in identity.struct_value.fields
+_ECHOED = {"azure-native": ("name",), "kubernetes": ("apiVersion", "kind", "metadata", "name", "namespace")}
+"""Per provider, the inputs a plan echoes as outputs; everything else stays unknown, as in a preview."""
+
+
+def _echo(request: Any) -> Any:
+    from google.protobuf import struct_pb2
+
+    keys = _ECHOED.get(request.type.split(":", 1)[0], ())
+    out = struct_pb2.Struct()
+    fields = request.object.fields
+    for key in keys:
+        if key in fields:
+            out.fields[key].CopyFrom(fields[key])
+    if request.type.startswith("azure-native:") and "name" not in fields:
+        own = computed.own_name_key(request.type)
+        if own in fields:
+            out.fields["name"].CopyFrom(fields[own])
+    return out
 
 
 @dataclass
@@ -237,6 +252,17 @@ def config_for_mocks(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]
     return flat, secret_keys
 
 
+def _fast_event_loop() -> None:
+    """uvloop halves the cost of the SDK's many small tasks; plans are CPU-bound on them."""
+    import asyncio
+
+    import uvloop
+
+    if not isinstance(asyncio.get_event_loop_policy(), uvloop.EventLoopPolicy):
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run(
     program: Callable[[], None],
     stack: str,
@@ -244,6 +270,7 @@ def run(
     traceable: bool = False,
 ) -> Graph:
     """Run `program` as stack `stack` under mocks; return everything it registered."""
+    _fast_event_loop()
     mocks = PlanMocks(traceable=traceable)
     monitor = RecordingMonitor(mocks)
     ROOT.set(None)  # a fresh root Stack per run, so several stacks plan in one process

@@ -18,20 +18,19 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 """templates/ of this checkout (code, not data: it does not follow MICRO_INFRA_ROOT)."""
 
 
-def yaml_scalar(value: Any) -> str:
-    """`value` as a plain YAML scalar, double-quoted only where YAML would read it as another type.
+class FlagError(ValueError):
+    """A command-line value that cannot be used; the message names the flag and what was expected."""
+
+
+def yaml_scalar(value: str) -> str:
+    """`value` as a plain YAML string, double-quoted only where YAML would read it as another type.
 
     A tag such as 20210611 would otherwise come back as an integer and fail validation.
     """
-    if value is None:
-        return "null"
-    if isinstance(value, bool | int | float):
-        return yaml.safe_dump(value, default_flow_style=True).removesuffix("\n...\n").strip()
-    text = str(value)
-    plain = yaml.safe_dump(text, default_flow_style=True, width=10_000).removesuffix("\n...\n").strip()
-    if plain == text:
-        return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    plain = yaml.safe_dump(value, default_flow_style=True, width=10_000).removesuffix("\n...\n").strip()
+    if plain == value:
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 @cache
@@ -51,7 +50,3 @@ def _environment() -> jinja2.Environment:
 def render(template: str, **values: Any) -> str:
     """Render templates/<template> with exactly `values` (StrictUndefined)."""
     return _environment().get_template(template).render(**values)
-
-
-class FlagError(ValueError):
-    """A command-line value that cannot be used; the message names the flag and what was expected."""

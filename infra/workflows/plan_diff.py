@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,7 +246,7 @@ def worktree(root: Path, ref: str) -> Iterator[tuple[Path, str]]:
     top = _git(root, "rev-parse", "--show-toplevel")
     if top is None:
         raise FlagError(f"--base: {root} is not inside a git checkout")
-    commit = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    commit = None if ref.startswith("-") else _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     if commit is None:
         raise FlagError(f"--base: {ref!r} is not a commit of {top} (try origin/main, HEAD~1 or a SHA)")
     tmp = Path(tempfile.mkdtemp(prefix="infra-diff-"))
@@ -288,7 +288,7 @@ _NO_PLAN_EFFECT = ("tests/", ".github/", "benchmarks/", "policy/", "scripts/", "
 """Paths that cannot change what a stack plans (the policy pack checks plans; it does not make them)."""
 
 
-def affected_stacks(changed: list[str], environments: dict[str, str | None]) -> list[str]:
+def affected_stacks(changed: list[str], environments: Mapping[str, str | None]) -> list[str]:
     """The stacks (keys of `environments`, stack → environment) that `changed` files can affect.
 
     A stack file affects its stack, an environment file every stack naming it, and anything
@@ -315,8 +315,9 @@ class RevisionPlan:
     def __init__(self, code: Path, data: Path, stacks: list[str], label: str) -> None:
         self.label = label
         self.stacks = stacks
-        self._out = tempfile.TemporaryFile()
-        self._err = tempfile.TemporaryFile()
+        # Files, not pipes: the subprocess must never block on output while this process plans.
+        self._out = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         self._process: subprocess.Popen[bytes] | None = None
         if not stacks:
             return

@@ -135,22 +135,24 @@ def plan_promotion(promotion: Promotion, root: Path) -> list[StackDiff]:
         return [diff_documents(plan_document(s, root), plan_document(s, after_root), s) for s in stacks]
 
 
-def deployed_release(stack: str) -> dict[str, Any] | None:
-    """The `release` output of `stack` as deployed; None when the engine or its backend is unreachable.
+def deployed_release(stack: str, root: Path | None = None) -> dict[str, Any] | None:
+    """The `release` output of `stack` as deployed; None when the engine or its backend cannot be reached.
 
-    Stands in until infra/engine.py offers the same through the Automation API. A stack the
-    backend does not know, or one without a `release` output, was never deployed with pins: {}.
+    Reads the stack's outputs through infra/engine.py (the Automation API). A stack the backend
+    has no state for, or one without a `release` output, was never deployed with pins: {}.
     """
-    if shutil.which("pulumi") is None:
-        return None
-    from pulumi import automation as auto
+    from infra.config.errors import ConfigError
+    from infra.engine import EngineError, SetupError, prepare
 
-    code = Path(__file__).resolve().parents[2]  # Pulumi.yaml (stackConfigDir: stacks) lives here
     try:
-        outputs = auto.select_stack(stack_name=stack, work_dir=str(code)).outputs()
-    except auto.StackNotFoundError:
+        prepared = prepare(stack, root)
+    except (SetupError, ConfigError):  # no CLI, passphrase or credentials here: the check cannot be made
+        return None
+    try:
+        outputs = prepared.open().outputs()
+    except SetupError:  # the backend has no state for this stack
         return {}
-    except Exception:  # no login, no network, no backend: the check cannot be made
+    except EngineError:  # the backend is unreachable
         return None
     value = outputs.get("release")
     return value.value if value is not None and isinstance(value.value, dict) else {}
