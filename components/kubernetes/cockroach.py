@@ -32,7 +32,7 @@ from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs, RepositoryOptsArgs
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from components.kubernetes.contracts import COCKROACH_SA, CloudBindings, Endpoint
-from components.kubernetes.etcd import (
+from components.kubernetes.datastore import (
     certificate_spec,
     container_security_context,
     datastore_labels,

@@ -25,7 +25,7 @@ from pulumi_kubernetes.helm.v4 import Chart, ChartArgs, RepositoryOptsArgs
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from components.kubernetes.contracts import Endpoint
-from components.kubernetes.etcd import (
+from components.kubernetes.datastore import (
     camel_keys,
     certificate_spec,
     container_security_context,
