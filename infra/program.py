@@ -7,12 +7,13 @@ engine and `infra plan` runs it under mocks. No resource is created at import ti
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
+
 from components.azure.azure_region import AzureRegion, AzureRegionArgs
 from components.azure.dns_zones import DnsZones, DnsZonesArgs
-
 from components.kubernetes.platform import Platform, PlatformArgs
 from infra.config.loader import Stack
 from infra.config.model import Cloud, Environment, Region
@@ -25,16 +26,25 @@ def program_for(stack: Stack) -> Callable[[], None]:
         settings = stack.settings
         env = stack.environment
         regions = [r for r in env.regions if settings.regions is None or r.name in settings.regions]
-        passphrase = pulumi.Config().get_secret("backupPassphrase")
+        config = pulumi.Config()
+        secrets = _Secrets(config.get_secret("backupPassphrase"), config.get_secret("configSecretKey"))
         if env.cloud is Cloud.kind:
-            _local(env, regions[0], stack, passphrase)
+            _local(env, regions[0], stack, secrets)
         else:
-            _azure(env, regions, stack, passphrase)
+            _azure(env, regions, stack, secrets)
 
     return program
 
 
-def _local(env: Environment, region: Region, stack: Stack, passphrase: pulumi.Output[str] | None) -> None:
+@dataclass(frozen=True)
+class _Secrets:
+    """Secure stack values; None when the stack does not set them."""
+
+    backup_passphrase: pulumi.Output[str] | None
+    config_secret_key: pulumi.Output[str] | None
+
+
+def _local(env: Environment, region: Region, stack: Stack, secrets: _Secrets) -> None:
     settings = stack.settings
     provider = k8s.Provider(
         "kind",
@@ -45,7 +55,14 @@ def _local(env: Environment, region: Region, stack: Stack, passphrase: pulumi.Ou
     )
     platform = Platform(
         env.name,
-        PlatformArgs(env, region, cloud=None, helm_releases=settings.helm_releases, backup_passphrase=passphrase),
+        PlatformArgs(
+            env,
+            region,
+            cloud=None,
+            helm_releases=settings.helm_releases,
+            backup_passphrase=secrets.backup_passphrase,
+            config_secret_key=secrets.config_secret_key,
+        ),
         pulumi.ResourceOptions(provider=provider),
     )
     pulumi.export("environment", env.name)
@@ -54,7 +71,7 @@ def _local(env: Environment, region: Region, stack: Stack, passphrase: pulumi.Ou
     pulumi.export("release", env.release.model_dump(mode="json"))
 
 
-def _azure(env: Environment, regions: list[Region], stack: Stack, passphrase: pulumi.Output[str] | None) -> None:
+def _azure(env: Environment, regions: list[Region], stack: Stack, secrets: _Secrets) -> None:
     settings = stack.settings
     zones = DnsZones(
         env.name,
@@ -79,7 +96,8 @@ def _azure(env: Environment, regions: list[Region], stack: Stack, passphrase: pu
                 region,
                 cloud=azure.bindings,
                 helm_releases=settings.helm_releases,
-                backup_passphrase=passphrase,
+                backup_passphrase=secrets.backup_passphrase,
+                config_secret_key=secrets.config_secret_key,
             ),
             pulumi.ResourceOptions(provider=azure.kubernetes_provider),
         )

@@ -170,7 +170,8 @@ def test_aks_has_the_baseline_shape(cloud: Graph) -> None:
     assert cluster["aadProfile"]["managed"] is True and cluster["aadProfile"]["enableAzureRBAC"] is True
     assert cluster["autoUpgradeProfile"] == {"upgradeChannel": "patch", "nodeOSUpgradeChannel": "NodeImage"}
     windows = [
-        r for r in cloud.of_type("azure-native:containerservice:MaintenanceConfiguration")
+        r
+        for r in cloud.of_type("azure-native:containerservice:MaintenanceConfiguration")
         if r.inputs["configName"] == "aksManagedNodeOSUpgradeSchedule"
     ]
     assert windows and windows[0].inputs["maintenanceWindow"]["schedule"]["weekly"]["intervalWeeks"] == 1
@@ -218,7 +219,9 @@ def test_names_follow_azure_rules_in_every_region(region: str) -> None:
 
 
 def test_storage_names_stay_unique_when_cut() -> None:
-    names = {naming.storage_account(env, region, "backup") for env in ("staging", "platform") for region in AZURE_REGIONS}
+    names = {
+        naming.storage_account(env, region, "backup") for env in ("staging", "platform") for region in AZURE_REGIONS
+    }
     assert len(names) == 2 * len(AZURE_REGIONS)
 
 
@@ -227,5 +230,3 @@ def test_role_assignment_names_are_stable_guids() -> None:
     assert first == naming.role_assignment("id-x", DNS_ZONE_CONTRIBUTOR, "m3o-com")
     assert re.fullmatch(r"[0-9a-f-]{36}", first)
     assert first != naming.role_assignment("id-x", DNS_ZONE_CONTRIBUTOR, "m3o-app")
-
-

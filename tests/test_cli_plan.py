@@ -41,7 +41,8 @@ def test_plan_json_is_shaped_like_pulumi_preview() -> None:
     ip = by_type["azure-native:network:PublicIPAddress"]["newState"]
     assert ip["protect"] is True
     record = next(
-        s["newState"] for s in document["steps"]
+        s["newState"]
+        for s in document["steps"]
         if s["newState"]["type"] == "azure-native:dns:RecordSet" and s["newState"]["inputs"].get("recordType") == "A"
     )
     assert record["inputs"]["aRecords"] == [{"ipv4Address": "[unknown]"}], "an IP is not known before deployment"
@@ -71,7 +72,8 @@ def test_secure_config_is_planned_as_a_secret_without_a_passphrase(tmp_path: Pat
     assert marker not in result.stdout and marker not in result.stderr
     document = json.loads(result.stdout)
     secrets = [
-        s for s in document["steps"]
+        s
+        for s in document["steps"]
         if s["newState"]["type"] == "kubernetes:core/v1:Secret" and "passphrase" in json.dumps(s["newState"]["inputs"])
     ]
     assert secrets, "the passphrase must reach a Kubernetes Secret"
@@ -82,7 +84,10 @@ def test_secure_config_is_planned_as_a_secret_without_a_passphrase(tmp_path: Pat
     ("args", "message"),
     [
         (["plan", "--stack", "nope"], "stacks/Pulumi.nope.yaml: no such stack; known stacks: local, platform, staging"),
-        (["plan", "--stack", "Bad;rm -rf"], "--stack: 'Bad;rm -rf' is not a stack name such as staging or staging-westeurope"),
+        (
+            ["plan", "--stack", "Bad;rm -rf"],
+            "--stack: 'Bad;rm -rf' is not a stack name such as staging or staging-westeurope",
+        ),
     ],
 )
 def test_bad_stack_exits_2_with_one_line(args: list[str], message: str) -> None:
@@ -119,7 +124,11 @@ def test_bad_environment_exits_2_naming_file_and_key(tmp_path: Path) -> None:
 def test_plan_prints_a_tree_and_counts_for_people() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "infra.cli.main", "plan", "--stack", "local"],
-        capture_output=True, text=True, timeout=300, check=False, env={**os.environ, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode == 0, result.stderr
     assert "micro-infra:kubernetes:Platform local" in result.stdout

@@ -74,7 +74,9 @@ def test_federated_subjects_match_the_service_accounts_the_charts_run_as(stack: 
     assert cert_manager["namespace"] == CERT_MANAGER_SA.namespace
     sa = cert_manager["values"]["serviceAccount"]
     assert sa.get("name", "cert-manager") == CERT_MANAGER_SA.name
-    assert sa["annotations"]["azure.workload.identity/client-id"] == f"client-id-of-{stack}-uksouth-cert-manager-identity"
+    assert (
+        sa["annotations"]["azure.workload.identity/client-id"] == f"client-id-of-{stack}-uksouth-cert-manager-identity"
+    )
     cockroach = next(r for r in releases.values() if r["namespace"] == COCKROACH_SA.namespace)
     account = cockroach["values"]["statefulset"]["serviceAccount"]
     assert account["name"] == COCKROACH_SA.name
@@ -98,7 +100,11 @@ def test_gateways_use_the_static_ips(stack: str) -> None:
 
 
 def test_platform_signs_public_certificates_with_letsencrypt_production(platform: Graph) -> None:
-    edge_certs = [c for c in k8s(platform, "cert-manager.io/v1:Certificate") if c.inputs["metadata"]["namespace"] == "envoy-gateway-system"]
+    edge_certs = [
+        c
+        for c in k8s(platform, "cert-manager.io/v1:Certificate")
+        if c.inputs["metadata"]["namespace"] == "envoy-gateway-system"
+    ]
     assert edge_certs
     for cert in edge_certs:
         assert cert.inputs["spec"]["issuerRef"]["name"] == "letsencrypt-prod", cert.urn
@@ -107,7 +113,11 @@ def test_platform_signs_public_certificates_with_letsencrypt_production(platform
 
 
 def test_local_edge_certificates_come_from_the_internal_ca(local: Graph) -> None:
-    edge_certs = [c for c in k8s(local, "cert-manager.io/v1:Certificate") if c.inputs["metadata"]["namespace"] == "envoy-gateway-system"]
+    edge_certs = [
+        c
+        for c in k8s(local, "cert-manager.io/v1:Certificate")
+        if c.inputs["metadata"]["namespace"] == "envoy-gateway-system"
+    ]
     assert edge_certs
     assert {c.inputs["spec"]["issuerRef"]["name"] for c in edge_certs} == {"internal-ca"}
 
@@ -121,7 +131,9 @@ def test_micro_addresses_resolve_to_the_datastore_services(stack: str) -> None:
     etcd_port = etcd_client.inputs["spec"]["ports"][0]["port"]
     assert env["MICRO_REGISTRY_ADDRESS"] == f"etcd-client.etcd.svc.cluster.local:{etcd_port}"
     assert env["MICRO_BROKER_ADDRESS"] == "nats.nats.svc.cluster.local:4222"
-    assert env["MICRO_STORE_ADDRESS"].startswith("postgresql://root@cockroach-cockroachdb-public.cockroach.svc.cluster.local:26257/")
+    assert env["MICRO_STORE_ADDRESS"].startswith(
+        "postgresql://root@cockroach-cockroachdb-public.cockroach.svc.cluster.local:26257/"
+    )
     assert "sslmode=verify-full" in env["MICRO_STORE_ADDRESS"]
 
 
@@ -132,7 +144,9 @@ def test_release_pins_reach_every_image(stack: str) -> None:
         text = json.dumps(r.inputs)
         assert ":latest" not in text, r.urn
     (api,) = k8s(graph, "apps/v1:Deployment", name="micro-api")
-    assert api.inputs["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/m3o/platform:202106111627488fb1bf"
+    assert (
+        api.inputs["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/m3o/platform:202106111627488fb1bf"
+    )
 
 
 def test_region_stack_plans_only_regional_records(tmp_path: pytest.TempPathFactory) -> None:
@@ -166,4 +180,48 @@ def test_region_stack_plans_only_regional_records(tmp_path: pytest.TempPathFacto
     assert ref.raw_inputs()["name"] == "organization/micro-infra/staging"
     names = sorted(r.inputs["relativeRecordSetName"] for r in graph.of_type("azure-native:dns:RecordSet"))
     assert names == ["api.westeurope", "proxy.westeurope", "web.westeurope"]
-    assert graph.one("azure-native:containerservice:ManagedCluster", "staging-westeurope-aks-cluster").inputs["location"] == "westeurope"
+    assert (
+        graph.one("azure-native:containerservice:ManagedCluster", "staging-westeurope-aks-cluster").inputs["location"]
+        == "westeurope"
+    )
+
+
+def test_config_secret_key_reaches_only_the_config_service_through_a_secret(tmp_path: pytest.TempPathFactory) -> None:
+    import shutil
+    from pathlib import Path
+
+    from infra.config.loader import load_stack
+    from infra.plan.engine import run
+    from infra.program import program_for
+
+    from .conftest import ROOT
+
+    root = Path(str(tmp_path))
+    shutil.copytree(ROOT / "environments", root / "environments")
+    shutil.copytree(ROOT / "stacks", root / "stacks")
+    stack_file = root / "stacks" / "Pulumi.local.yaml"
+    stack_file.write_text(
+        stack_file.read_text() + "  micro-infra:configSecretKey:\n    secure: v1:c2VjcmV0LW1hcmtlcg==\n"
+    )
+    stack = load_stack("local", root)
+    graph = run(program_for(stack), "local", stack.config, traceable=True)
+    (secret,) = k8s(graph, "core/v1:Secret", name="micro-config-key", namespace="server")
+    assert secret.inputs["stringData"] == "[secret]"
+    assert secret.raw_inputs()["stringData"] == {"key": "v1:c2VjcmV0LW1hcmtlcg=="}
+    for deployment in k8s(graph, "apps/v1:Deployment", namespace="server"):
+        env = deployment.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
+        keyed = [e for e in env if e["name"] == "MICRO_CONFIG_SECRET_KEY"]
+        if deployment.inputs["metadata"]["name"] == "micro-config":
+            assert keyed == [
+                {
+                    "name": "MICRO_CONFIG_SECRET_KEY",
+                    "valueFrom": {"secretKeyRef": {"name": "micro-config-key", "key": "key"}},
+                }
+            ]
+        else:
+            assert keyed == [], deployment.urn
+    assert "c2VjcmV0LW1hcmtlcg" not in json.dumps([r.inputs for r in graph.registrations])
+
+
+def test_committed_stacks_carry_no_config_key_so_none_is_planned(local: Graph) -> None:
+    assert k8s(local, "core/v1:Secret", name="micro-config-key") == []

@@ -19,7 +19,7 @@ from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
-from pulumi_kubernetes.core.v1 import Namespace, ServiceAccount
+from pulumi_kubernetes.core.v1 import Namespace, Secret, ServiceAccount
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
 from pulumi_kubernetes.rbac.v1 import ClusterRole, ClusterRoleBinding
 
@@ -29,6 +29,8 @@ from components.kubernetes.micro_service import MicroService, MicroServiceArgs, 
 PLATFORM = "platform"
 CLIENT = "client"
 RUNTIME_ACCOUNT = "micro-runtime"
+CONFIG_KEY_SECRET = "micro-config-key"
+"""Holds the config service's encryption key (from the stack's `configSecretKey`)."""
 JWT_SECRET = "jwt-creds"
 USER_NAMESPACE_LABEL = {"owner": "micro"}
 """micro's runtime admits traffic into the namespaces it manages only from namespaces carrying this label."""
@@ -132,6 +134,9 @@ class MicroRuntimeArgs:
     """CockroachDB, micro's store; `client_user` is the SQL user and the client certificate's CN."""
     api_host: str
     """Public host of the api, which the web dashboard calls."""
+    config_secret_key: pulumi.Input[str] | None = None
+    """Key the config service encrypts secret values with (a Pulumi secret). Unset, each config pod makes its
+    own under /tmp, and secret values written through one replica cannot be read through another."""
 
 
 class MicroRuntime(pulumi.ComponentResource):
@@ -209,6 +214,13 @@ class MicroRuntime(pulumi.ComponentResource):
             opts=child,
         )
 
+        if args.config_secret_key is not None:
+            Secret(
+                f"{name}-config-key",
+                metadata=_metadata(CONFIG_KEY_SECRET, namespace),
+                string_data={"key": args.config_secret_key},
+                opts=child,
+            )
         volumes, mounts = cert_volumes()
         services: dict[str, MicroService] = {}
         for service, spec in SERVICES.items():
@@ -223,7 +235,14 @@ class MicroRuntime(pulumi.ComponentResource):
                     args=list(spec.args or ("service", service)),
                     replicas=args.replicas,
                     zones=args.zones,
-                    env=service_env(service, args.registry, args.broker, args.store, args.api_host),
+                    env=service_env(
+                        service,
+                        args.registry,
+                        args.broker,
+                        args.store,
+                        args.api_host,
+                        config_key=args.config_secret_key is not None,
+                    ),
                     volumes=volumes if platform else [],
                     mounts=mounts if platform else [],
                     service_account=RUNTIME_ACCOUNT if service == "runtime" else None,
@@ -263,15 +282,15 @@ class MicroRuntime(pulumi.ComponentResource):
 
 
 def service_env(
-    name: str, registry: Endpoint, broker: Endpoint, store: Endpoint, api_host: str
+    name: str, registry: Endpoint, broker: Endpoint, store: Endpoint, api_host: str, config_key: bool = False
 ) -> list[dict[str, Any]]:
     """Env of service `name` (typed-args form). Pure: the whole contract between micro and its datastores.
 
     Platform services get the datastore addresses and their client certificates; client services (api, proxy,
     web) only reach the network service, so they get neither, and no MICRO_SERVICE_ADDRESS either (api binds
     its HTTP listener to :8080 itself; a second, RPC listener on the same port would fail to start).
-    Left unset: MICRO_CONFIG_SECRET_KEY, so each config pod generates its own key under /tmp; secret config
-    values then need one config replica, or a shared key from a Secret (not provided by the environment yet).
+    With `config_key`, the config service reads MICRO_CONFIG_SECRET_KEY from the `micro-config-key` Secret, so
+    every replica decrypts what any replica encrypted.
     """
     spec = SERVICES[name]
     env: list[dict[str, Any]] = [
@@ -302,6 +321,8 @@ def service_env(
                 ]
     if name != "network":
         env.append({"name": "MICRO_PROXY", "value": NETWORK_ADDRESS})
+    if name == "config" and config_key:
+        env.append(_secret_env("MICRO_CONFIG_SECRET_KEY", CONFIG_KEY_SECRET, "key"))
     env += [
         _secret_env("MICRO_AUTH_PUBLIC_KEY", JWT_SECRET, "tls.crt"),
         _secret_env("MICRO_AUTH_PRIVATE_KEY", JWT_SECRET, "tls.key"),

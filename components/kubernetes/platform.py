@@ -39,6 +39,8 @@ class PlatformArgs:
     """False leaves out the Helm charts (cert-manager, Envoy Gateway, NATS, CockroachDB), for offline renders."""
     backup_passphrase: pulumi.Input[str] | None = None
     """Encrypts CockroachDB backups when set (a Pulumi secret)."""
+    config_secret_key: pulumi.Input[str] | None = None
+    """micro's config encryption key, shared by every config replica (a Pulumi secret)."""
 
 
 class Platform(pulumi.ComponentResource):
@@ -115,6 +117,7 @@ class Platform(pulumi.ComponentResource):
                 broker=nats.endpoint,
                 store=cockroach.endpoint,
                 api_host=env.dns.hosts.api,
+                config_secret_key=args.config_secret_key,
             ),
             child,
         )

@@ -24,6 +24,8 @@ MAX_BYTES = 256 * 1024
 PROJECT = "micro-infra"
 STACK_NAME = re.compile(r"^[a-z][a-z0-9]{1,11}(-[a-z][a-z0-9]{1,19})?$")
 _FOREIGN_NAMESPACES = ("azure-native:", "kubernetes:", "pulumi:")
+SECRET_KEYS = ("backupPassphrase", "configSecretKey")
+"""Stack keys that hold secrets; a stack file may only carry them as `secure:` values."""
 
 
 def repo_root() -> Path:
@@ -106,6 +108,8 @@ class StackSettings(BaseModel):
     """kubeconfig context of a kind cluster; cloud stacks build their provider from AKS."""
     backup_passphrase: Any = Field(default=None, alias="backupPassphrase")
     """CockroachDB backup encryption passphrase; must be a `secure:` value."""
+    config_secret_key: Any = Field(default=None, alias="configSecretKey")
+    """micro's config encryption key; must be a `secure:` value."""
 
 
 @dataclass(frozen=True)
@@ -145,13 +149,11 @@ def load_stack(stack: str, root: Path | None = None) -> Stack:
     if not isinstance(config, dict):
         raise ConfigError([*problems, Problem(display, "config", "expected a mapping of project:key values")])
     config = {str(k): v for k, v in config.items()}
-    secret = config.get(f"{PROJECT}:backupPassphrase")
-    if secret is not None and not (isinstance(secret, dict) and set(secret) == {"secure"}):
-        problems.append(
-            Problem(
-                display, f"config.{PROJECT}:backupPassphrase", "must be a secure value (pulumi config set --secret)"
-            )
-        )
+    for key in SECRET_KEYS:
+        secret = config.get(f"{PROJECT}:{key}")
+        if secret is not None and not (isinstance(secret, dict) and set(secret) == {"secure"}):
+            message = "must be a secure value (pulumi config set --secret)"
+            problems.append(Problem(display, f"config.{PROJECT}:{key}", message))
     return _stack(stack, path, display, config, problems, root)
 
 
