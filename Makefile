@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: plan test lint typecheck schema bench engine clean
+.PHONY: plan test tools lint typecheck schema bench engine check render clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,12 +17,19 @@ $(STAMP): pyproject.toml requirements.lock
 plan: $(STAMP)
 	$(BIN)/infra plan --no-tree
 
-## test: set up .venv and run the whole test suite
-test: $(STAMP)
-	$(BIN)/ruff check infra components tests policy scripts
+## test: set up .venv and the tools, then run the whole test suite (offline, then on the real engine)
+test: $(STAMP) tools
+	$(BIN)/ruff check infra components tests policy
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n 2 -m "not engine"
-	$(BIN)/pytest -q -m engine
+	PATH="$$(scripts/ensure-pulumi | tail -1):$$PATH" $(BIN)/pytest -q -m engine
+
+## tools: the real Pulumi engine (built from Go modules), the guardrail venvs and actionlint, all cached
+## outside the repository in $${MICRO_INFRA_CACHE:-~/.cache/micro-infra}
+tools:
+	scripts/ensure-pulumi >/dev/null
+	scripts/ensure-tool-venvs >/dev/null
+	scripts/ensure-actionlint >/dev/null
 
 lint: $(STAMP)
 	$(BIN)/ruff check infra components tests
@@ -42,6 +49,14 @@ bench: $(STAMP)
 ## engine: build (or reuse) the real Pulumi engine from Go modules
 engine:
 	scripts/ensure-pulumi
+
+## check: the policy pack over every stack's offline plan
+check: $(STAMP)
+	$(BIN)/infra check
+
+## render: every stack's Kubernetes objects as YAML under rendered/<stack>
+render: $(STAMP)
+	for s in local staging platform; do $(BIN)/infra render --stack $$s --out rendered/$$s --force; done
 
 clean:
 	rm -rf $(VENV) .pulumi-state .pytest_cache .mypy_cache .ruff_cache
