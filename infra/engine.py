@@ -97,6 +97,8 @@ class Result:
             "changeSummary": self.summary,
             "durationSeconds": round(self.seconds, 2),
         }
+        if self.command == "preview":
+            doc["changes"] = [{"op": s.op, "urn": s.urn, "type": s.type} for s in self.steps if s.op != "same"]
         if self.command == "up":
             doc["outputs"] = outputs_json(self.outputs, show_secrets)
         return doc
@@ -155,13 +157,8 @@ def _usable_version(version: str | None) -> bool:
 
 
 def backend_url(root: Path) -> str:
-    """PULUMI_BACKEND_URL, else a file backend in <root>/.pulumi-state (made here, on first use)."""
-    url = os.environ.get("PULUMI_BACKEND_URL")
-    if url:
-        return url
-    state = root / STATE_DIR
-    state.mkdir(exist_ok=True)
-    return state.resolve().as_uri()
+    """PULUMI_BACKEND_URL, else a file backend in <root>/.pulumi-state (made when a stack is opened)."""
+    return os.environ.get("PULUMI_BACKEND_URL") or (root / STATE_DIR).resolve().as_uri()
 
 
 def secrets_provider(stack: Stack) -> str:
@@ -273,10 +270,10 @@ class Prepared:
             return auto.PulumiCommand(root=str(self.bin_dir.parent))
         return auto.PulumiCommand()  # found on PATH in a directory not named bin
 
-    def options(self, program: auto.PulumiFn | None = None) -> auto.LocalWorkspaceOptions:
+    def options(self) -> auto.LocalWorkspaceOptions:
+        """Workspace options for this stack's project; another project may reuse them with its own work_dir."""
         return auto.LocalWorkspaceOptions(
             work_dir=str(self.root),
-            program=program,
             env_vars=self.env,
             secrets_provider=self.secrets_provider,
             pulumi_command=self.command(),
@@ -285,6 +282,8 @@ class Prepared:
     def open(self, create: bool = False) -> EngineStack:
         """Select the stack in the backend; with `create`, make it first if it is not there."""
         name = self.stack.name
+        if self.backend == (self.root / STATE_DIR).resolve().as_uri():
+            (self.root / STATE_DIR).mkdir(exist_ok=True)
         try:
             if create:
                 stack = auto.create_or_select_stack(name, work_dir=str(self.root), opts=self.options())
@@ -430,7 +429,8 @@ class _Recorder:
         return tuple(self._steps.values())
 
 
-_ERROR_LINE = re.compile(r"^\s*error:\s*(.+)$", re.MULTILINE)
+_ERROR_LINE = re.compile(r"^(?:\s*stderr:)?\s*error:\s*(.+)$", re.MULTILINE)
+"""An `error:` line of the CLI's output; CommandError's text prefixes the first stderr line with `stderr:`."""
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|<\{%[^%]*%\}>")
 
 
@@ -441,6 +441,7 @@ def engine_message(text: str, diagnostics: list[str]) -> str:
     if not lines:
         lines = [_ANSI.sub("", m).strip() for m in _ERROR_LINE.findall(text)]
     if not lines:
-        tail = [line for line in _ANSI.sub("", text).splitlines() if line.strip()]
+        framing = re.compile(r"^\s*(code: \d+|stdout:|stderr:)\s*$")
+        tail = [line for line in _ANSI.sub("", text).splitlines() if line.strip() and not framing.match(line)]
         lines = tail[-5:] or ["the engine failed without a message"]
     return "\n".join(dict.fromkeys(lines))

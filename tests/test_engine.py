@@ -35,7 +35,6 @@ pytestmark = pytest.mark.engine
 PASSPHRASE = "test"
 CUSTOM_GROUPS = {"cert-manager.io", "gateway.networking.k8s.io", "gateway.envoyproxy.io"}
 """API groups of the CustomResources the local stack declares: no built-in schema, checked by shape."""
-_TIMINGS: dict[str, float] = {}
 
 
 # --- fixtures shared with test_engine_cli.py ---------------------------------------------------------
@@ -43,15 +42,31 @@ _TIMINGS: dict[str, float] = {}
 
 @pytest.fixture(scope="session")
 def engine_bin(request: pytest.FixtureRequest) -> Path:
-    """The bin directory of the real engine; builds it on first use (about 20 minutes cold, <1 s cached)."""
-    started = time.monotonic()
-    done = subprocess.run([str(ROOT / "scripts" / "ensure-pulumi")], capture_output=True, text=True, check=False)
+    """The bin directory of the real engine; builds it on first use (about 20 minutes cold, <1 s cached).
+
+    Other test modules import this fixture, so pytest may set it up once per module: the script runs once.
+    """
+    done, seconds, first = _ensure_pulumi()
     if done.returncode != 0:
         if shutil.which("go") is None:
             pytest.skip("Go is not installed: scripts/ensure-pulumi needs Go (>= 1.26.6) to build the Pulumi engine")
         pytest.fail(f"scripts/ensure-pulumi failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    record(request, "ensure-pulumi", time.monotonic() - started)
+    if first:
+        record(request, "ensure-pulumi", seconds)
     return Path(done.stdout.strip().splitlines()[-1])
+
+
+_ENSURED: list[tuple[subprocess.CompletedProcess[str], float]] = []
+
+
+def _ensure_pulumi() -> tuple[subprocess.CompletedProcess[str], float, bool]:
+    """scripts/ensure-pulumi's result and wall time, run once per session; True the first time."""
+    if _ENSURED:
+        return (*_ENSURED[0], False)
+    started = time.monotonic()
+    done = subprocess.run([str(ROOT / "scripts" / "ensure-pulumi")], capture_output=True, text=True, check=False)
+    _ENSURED.append((done, time.monotonic() - started))
+    return (*_ENSURED[0], True)
 
 
 @dataclass(frozen=True)
@@ -125,9 +140,12 @@ def render_mode(stack_file: Path, rendered: Path) -> None:
 
 def record(request: pytest.FixtureRequest, step: str, seconds: float) -> None:
     """Print a step's wall time in the terminal summary (shown even when output is captured)."""
-    _TIMINGS[step] = seconds
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or capture is None:
+        return
+    with capture.global_and_fixture_disabled():
+        reporter.ensure_newline()
         reporter.write_line(f"engine timing: {step}: {seconds:.1f}s")
 
 
@@ -185,7 +203,9 @@ class Deployed:
 
 
 @pytest.fixture(scope="module")
-def deployed(request: pytest.FixtureRequest, engine_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+def deployed(
+    request: pytest.FixtureRequest, engine_bin: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployed]:
     from infra import engine
 
     base = tmp_path_factory.mktemp("engine")
@@ -209,10 +229,7 @@ def deployed(request: pytest.FixtureRequest, engine_bin: Path, tmp_path_factory:
         result = stack.up()
         record(request, "local up (infra/engine.py)", time.monotonic() - started)
         manifests = [
-            doc
-            for path in sorted(rendered.rglob("*.yaml"))
-            for doc in yaml.safe_load_all(path.read_text())
-            if doc
+            doc for path in sorted(rendered.rglob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc
         ]
         outputs = engine.outputs_json(stack.outputs())
         yield Deployed(workspace, preview, result.summary, manifests, outputs)
@@ -228,7 +245,8 @@ def test_preview_and_up_agree(deployed: Deployed) -> None:
 def test_rendered_manifests_pass_strict_schema_validation(deployed: Deployed) -> None:
     assert deployed.manifests, "the provider wrote no manifests"
     for manifest in deployed.manifests:
-        what = f"{manifest.get('kind')} {manifest.get('metadata', {}).get('namespace')}/{manifest.get('metadata', {}).get('name')}"
+        meta = manifest.get("metadata", {})
+        what = f"{manifest.get('kind')} {meta.get('namespace')}/{meta.get('name')}"
         group = manifest["apiVersion"].rpartition("/")[0]
         if group in CUSTOM_GROUPS:
             assert manifest["apiVersion"].count("/") == 1 and manifest["kind"], what

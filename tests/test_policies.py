@@ -8,8 +8,11 @@ field) fails here. The same functions run in CrossGuard (policy/__main__.py) and
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +20,8 @@ from typer.testing import CliRunner
 
 from infra.cli.main import app
 from infra.guardrails import checks
-from tests.conftest import STACKS, stack_graph
+from tests.conftest import ROOT, STACKS, stack_graph
+from tests.test_engine import engine_bin  # noqa: F401  (the fixture, for the engine test below)
 
 P = checks.policies()
 BY_NAME = {p.name: p for p in P.POLICIES}
@@ -424,11 +428,74 @@ def test_infra_check_exits_1_on_a_mandatory_violation(monkeypatch: pytest.Monkey
     views, zone = broken(resources("staging"), azure("dns:Zone"), lambda p: None, protect=False)
     monkeypatch.setattr(checks, "planned", lambda names: [stack_graph("staging")])
     monkeypatch.setattr(checks, "check_graph", lambda graph: checks.check_resources("staging", views))
-    result = CliRunner().invoke(app, ["check", "--stack", "staging"], env={"COLUMNS": "300"})
-    assert result.exit_code == 1, result.output
-    assert "stateful-resources-protected" in result.stdout and zone.urn in result.stdout
+    table = CliRunner().invoke(app, ["check", "--stack", "staging"])
+    assert table.exit_code == 1, table.output
+    assert "stateful-resources-protected" in table.stdout and "mandatory" in table.stdout
+    as_json = CliRunner().invoke(app, ["check", "--stack", "staging", "--json"])
+    assert as_json.exit_code == 1, as_json.output
+    document = json.loads(as_json.stdout)
+    assert document["passed"] is False
+    (violation,) = [v for v in document["stacks"]["staging"]["violations"] if v["enforcement"] == "mandatory"]
+    assert (violation["policy"], violation["urn"]) == ("stateful-resources-protected", zone.urn)
 
 
 def test_infra_check_exits_2_on_bad_input() -> None:
     result = CliRunner().invoke(app, ["check", "--stack", "no-such-stack"])
     assert result.exit_code == 2
+
+
+# --- the real engine: CrossGuard runs the same pack ------------------------------------------------------
+
+BREAK_LIMITS = '''
+"""Test-only: drop the micro services' memory limit, to show a mandatory policy stopping a real preview."""
+try:
+    import components.kubernetes.micro_service as micro_service
+except ImportError:  # the policy pack's own interpreter has no components
+    pass
+else:
+    _pod_spec = micro_service.pod_spec
+
+    def _without_memory_limit(args, account):
+        spec = _pod_spec(args, account)
+        spec["containers"][0]["resources"]["limits"].pop("memory")
+        return spec
+
+    micro_service.pod_spec = _without_memory_limit
+'''
+
+
+@pytest.mark.engine
+def test_crossguard_runs_the_pack_in_a_real_preview(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """`pulumi preview --policy-pack policy/analyzer` on the local stack (render mode): passes as committed, and
+    fails on a mandatory violation once a component is broken (through a sitecustomize, not the sources)."""
+    from tests.test_engine import make_workspace, render_mode
+
+    venv = subprocess.run([str(ROOT / "scripts" / "ensure-tool-venvs"), "policy"], capture_output=True, check=False)
+    if venv.returncode != 0:
+        pytest.skip(f"no policy venv: scripts/ensure-tool-venvs policy failed: {venv.stderr.decode()[-500:]}")
+    workspace = make_workspace(tmp_path, request.getfixturevalue("engine_bin"))
+    render_mode(workspace.root / "stacks" / "Pulumi.local.yaml", tmp_path / "rendered")
+    workspace.pulumi("stack", "init", "local")
+
+    def preview(**env: str) -> subprocess.CompletedProcess[str]:
+        command = ["pulumi", "--non-interactive", "preview", "--stack", "local"]
+        return subprocess.run(
+            [*command, "--policy-pack", str(ROOT / "policy" / "analyzer")],
+            cwd=workspace.root,
+            env={**workspace.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    good = preview()
+    assert good.returncode == 0, good.stdout[-3000:] + good.stderr[-3000:]
+    assert "micro-infra@v0.1.0" in good.stdout and "[advisory]  namespace-network-policy" in good.stdout
+    assert "[mandatory]" not in good.stdout
+    breaker = tmp_path / "break"
+    breaker.mkdir()
+    (breaker / "sitecustomize.py").write_text(BREAK_LIMITS)
+    bad = preview(PYTHONPATH=str(breaker))
+    assert bad.returncode != 0, bad.stdout[-3000:]
+    assert "[mandatory]  container-resources" in bad.stdout and "local-micro-api-deployment" in bad.stdout

@@ -70,14 +70,13 @@ def check(
 
 
 def _table(stack: str, found: list) -> Table:
-    """One row per violation, mandatory first; the URN sits under the message so narrow terminals stay readable."""
+    """One row per violation, mandatory first. Policy names never wrap; the URN sits under the message."""
     table = Table(title=f"{stack}: policy violations", show_lines=True)
-    table.add_column("policy")
-    table.add_column("enforcement")
-    table.add_column("resource")
-    table.add_column("message and URN", overflow="fold", ratio=1)
+    table.add_column("policy", no_wrap=True)
+    table.add_column("resource", overflow="fold", ratio=1)
+    table.add_column("message and URN", overflow="fold", ratio=2)
     for v in sorted(found, key=lambda v: (not v.mandatory, v.policy, v.urn)):
         level = "[red]mandatory[/]" if v.mandatory else "[yellow]advisory[/]"
         resource = f"{v.resource_type.rsplit(':', 1)[-1]} {v.resource_name}"
-        table.add_row(v.policy, level, resource, f"{escape(v.message)}\n[dim]{escape(v.urn)}[/]")
+        table.add_row(f"{v.policy}\n{level}", resource, f"{escape(v.message)}\n[dim]{escape(v.urn)}[/]")
     return table

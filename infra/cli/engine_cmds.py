@@ -43,13 +43,13 @@ def preview(
     The stack is created in the backend if it is not there yet (every resource is then a create).
     """
     engine_stack = _open(stack, create=True)
-    result = run_command(engine_stack, "preview", as_json)
+    result = run_command(engine_stack, "preview")
     if comment is not None:
         try:
             comment.write_text(preview_comment(result, engine_stack.prepared.backend))
         except OSError as exc:
             fail(f"--comment: cannot write {comment} ({exc.strerror})")
-        console.print(f"wrote {escape(str(comment))}", soft_wrap=True)
+        console.print(f"wrote {escape(str(comment))}", soft_wrap=True, highlight=False)
     report(result, as_json)
 
 
@@ -61,7 +61,7 @@ def up(
     """Create or update the stack's resources (runs the program, then applies every change)."""
     prepared = prepare_stack(stack)
     _require_yes_for_platform(prepared, "up", yes)
-    result = run_command(open_stack(prepared, create=True), "up", as_json)
+    result = run_command(open_stack(prepared, create=True), "up")
     report(result, as_json)
 
 
@@ -71,10 +71,10 @@ def destroy(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm deleting every resource of the stack.")] = False,
 ) -> None:
     """Delete every resource of the stack (its state and stack file stay)."""
-    prepared = prepare_stack(stack)
     if not yes:
         fail(f"destroy deletes every resource of stack {stack}: pass --yes to confirm")
-    result = run_command(open_stack(prepared, create=False), "destroy", as_json)
+    prepared = prepare_stack(stack)
+    result = run_command(open_stack(prepared, create=False), "destroy")
     report(result, as_json)
 
 
@@ -86,7 +86,7 @@ def refresh(
     """Update the stack's state from what really exists (no resource is changed)."""
     prepared = prepare_stack(stack)
     _require_yes_for_platform(prepared, "refresh", yes)
-    result = run_command(open_stack(prepared, create=False), "refresh", as_json)
+    result = run_command(open_stack(prepared, create=False), "refresh")
     report(result, as_json)
 
 
@@ -122,7 +122,7 @@ def prepare_stack(stack: str) -> Prepared:
     except SetupError as exc:
         fail(str(exc))
     for note in prepared.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True, highlight=False)
     return prepared
 
 
@@ -146,7 +146,7 @@ def _require_yes_for_platform(prepared: Prepared, command: str, yes: bool) -> No
         fail(f"{command} on stack {prepared.stack.name} changes production (platform): pass --yes to confirm")
 
 
-def run_command(engine_stack: EngineStack, command: str, as_json: bool) -> Result:
+def run_command(engine_stack: EngineStack, command: str) -> Result:
     from infra.engine import EngineError
 
     progress = Progress(command, engine_stack.name)
@@ -156,7 +156,8 @@ def run_command(engine_stack: EngineStack, command: str, as_json: bool) -> Resul
             result = getattr(engine_stack, command)(on_event=progress)
     except EngineError as exc:
         fail(f"{command} of stack {engine_stack.name} failed:\n{exc}", ENGINE_FAILED)
-    console.print(f"{command} of stack {engine_stack.name}: done in {result.seconds:.1f}s", soft_wrap=True)
+    done = f"{command} of stack {engine_stack.name}: done in {result.seconds:.1f}s"
+    console.print(done, soft_wrap=True, highlight=False)
     return result
 
 
@@ -229,7 +230,8 @@ class Progress:
             return
         self._seen.add(key)
         verb = f"would be {done}" if would else done
-        console.print(f"[{colour}]{sign}[/] {escape(meta.type)} {escape(_name(meta.urn))} {verb}", soft_wrap=True)
+        line = f"[{colour}]{sign}[/] {escape(meta.type)} {escape(_name(meta.urn))} {verb}"
+        console.print(line, soft_wrap=True, highlight=False)
 
     def _diagnostic(self, diag: auto.DiagnosticEvent) -> None:
         if diag.ephemeral or diag.severity == "debug":
@@ -241,7 +243,8 @@ class Progress:
         self._seen.add(key)
         where = f" ({_name(diag.urn)})" if diag.urn else ""
         style = {"error": "red", "warning": "yellow"}.get(diag.severity, "dim")
-        console.print(f"[{style}]{escape(diag.severity)}{escape(where)}:[/] {escape(message)}", soft_wrap=True)
+        line = f"[{style}]{escape(diag.severity)}{escape(where)}:[/] {escape(message)}"
+        console.print(line, soft_wrap=True, highlight=False)
 
     def _update(self, line: str) -> None:
         self.line = line

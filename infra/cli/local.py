@@ -85,7 +85,7 @@ def up(
         _tool("docker", "exec", "-i", node, "cp", "/dev/stdin", hosts, stdin=hosts_toml())
     if _tool("docker", "inspect", "-f", f"{{{{json .NetworkSettings.Networks.{KIND_NETWORK}}}}}", REGISTRY) == "null":
         _tool("docker", "network", "connect", KIND_NETWORK, REGISTRY)
-    result = engine_cmds.run_command(engine_cmds.open_stack(prepared, create=True), "up", as_json)
+    result = engine_cmds.run_command(engine_cmds.open_stack(prepared, create=True), "up")
     engine_cmds.report(result, as_json)
     if not as_json:
         console.print(f"images: docker push {REGISTRY_HOST}/<name>:<tag>; kube context: {KUBE_CONTEXT}")
@@ -95,7 +95,7 @@ def up(
 def down() -> None:
     """Destroy the `local` stack, then delete the kind cluster `micro` and the registry container."""
     from infra.cli import engine_cmds
-    from infra.engine import SetupError
+    from infra.engine import EngineError, SetupError
 
     _check_local_stack()
     require_tools()
@@ -105,9 +105,12 @@ def down() -> None:
             engine_stack = prepared.open(create=False)
         except SetupError as exc:
             console.print(f"nothing to destroy: {exc}", soft_wrap=True)
+        except EngineError as exc:
+            fail(str(exc), engine_cmds.ENGINE_FAILED)
         else:
-            engine_cmds.report(engine_cmds.run_command(engine_stack, "destroy", as_json=False), as_json=False)
+            engine_cmds.report(engine_cmds.run_command(engine_stack, "destroy"), as_json=False)
         _tool("kind", "delete", "cluster", "--name", CLUSTER)
+        console.print(f"deleted kind cluster {CLUSTER}")
     else:
         console.print(
             f"kind cluster {CLUSTER} does not exist: stack {STACK} was not destroyed (its state may still list "
@@ -116,7 +119,7 @@ def down() -> None:
         )
     if _registry_state() is not None:
         _tool("docker", "rm", "--force", REGISTRY)
-    console.print(f"removed kind cluster {CLUSTER} and registry {REGISTRY}")
+        console.print(f"removed registry container {REGISTRY}")
 
 
 # --- checks ------------------------------------------------------------------------------------------
@@ -189,7 +192,7 @@ def _clusters() -> list[str]:
 
 
 def _registry_state() -> str | None:
-    """"true"/"false" (running or not) for an existing registry container, None when there is none."""
+    """Whether the registry container runs ("true" or "false"), None when there is no such container."""
     done = subprocess.run(
         ["docker", "inspect", "-f", "{{.State.Running}}", REGISTRY], capture_output=True, text=True, timeout=60
     )
@@ -205,8 +208,19 @@ def _ensure_registry() -> None:
         return
     console.print(f"starting registry {REGISTRY} ({REGISTRY_IMAGE}) on {REGISTRY_HOST}")
     port = REGISTRY_HOST.rsplit(":", 1)[1]
-    _tool("docker", "run", "--detach", "--restart=always", "--publish", f"127.0.0.1:{port}:5000", "--network", "bridge",
-          "--name", REGISTRY, REGISTRY_IMAGE)
+    _tool(
+        "docker",
+        "run",
+        "--detach",
+        "--restart=always",
+        "--publish",
+        f"127.0.0.1:{port}:5000",
+        "--network",
+        "bridge",
+        "--name",
+        REGISTRY,
+        REGISTRY_IMAGE,
+    )
 
 
 def _create_cluster(config: str) -> None:

@@ -1,0 +1,276 @@
+"""`infra preview|up|outputs|destroy` and `infra local` as a user runs them, in a subprocess.
+
+The lifecycle and credential tests need the real engine (marker `engine`); the bad-input paths
+(bad stack, no pulumi, no kind or docker) and the kind config template do not, and run with the
+rest of the suite. Every run works on a temporary copy of the project (MICRO_INFRA_ROOT), and each
+error path also proves that nothing ran: no state directory appears and the stack file is unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+import yaml
+
+from components.kubernetes.edge import KIND_HTTP_NODE_PORT, KIND_HTTPS_NODE_PORT
+from tests.conftest import ROOT
+from tests.test_engine import Workspace, engine_bin, make_workspace, render_mode
+
+__all__ = ["engine_bin"]  # the session fixture, shared with test_engine.py
+
+CREDENTIAL_PREFIXES = ("PULUMI_", "ARM_", "AZURE_", "ACTIONS_ID_TOKEN_")
+FAKE_SERVICE_PRINCIPAL = {
+    "ARM_CLIENT_ID": "00000000-0000-0000-0000-00000000000a",
+    "ARM_TENANT_ID": "00000000-0000-0000-0000-00000000000b",
+    "ARM_SUBSCRIPTION_ID": "00000000-0000-0000-0000-00000000000c",
+    "ARM_CLIENT_SECRET": "not-a-real-secret",
+}
+
+
+def infra(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The `infra` CLI in a subprocess with exactly `env` (the venv's Python, so PATH may be anything)."""
+    return subprocess.run(
+        [sys.executable, "-m", "infra.cli.main", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def clean_env(root: Path, path: str, **extra: str) -> dict[str, str]:
+    """The process environment without credentials or Pulumi settings, pointed at the copy `root`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CREDENTIAL_PREFIXES)}
+    return {**env, "PATH": path, "MICRO_INFRA_ROOT": str(root), "PULUMI_HOME": str(root.parent / "home"), **extra}
+
+
+def copy_project(base: Path) -> Path:
+    """Pulumi.yaml, stacks/ and environments/ under base/repo; code and venv linked back."""
+    root = base / "repo"
+    root.mkdir()
+    shutil.copy2(ROOT / "Pulumi.yaml", root / "Pulumi.yaml")
+    shutil.copytree(ROOT / "stacks", root / "stacks")
+    shutil.copytree(ROOT / "environments", root / "environments")
+    (root / "infra").symlink_to(ROOT / "infra", target_is_directory=True)
+    (root / ".venv").symlink_to(ROOT / ".venv", target_is_directory=True)
+    return root
+
+
+def assert_nothing_ran(root: Path, done: subprocess.CompletedProcess[str], message: str) -> None:
+    assert done.returncode == 2, f"exit {done.returncode}, stderr:\n{done.stderr}"
+    assert message in done.stderr, f"expected {message!r} in:\n{done.stderr}"
+    assert "Traceback" not in done.stderr
+    assert not (root / ".pulumi-state").exists(), "a state directory was created"
+    for stack in ("local", "staging", "platform"):
+        committed = (ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text()
+        assert (root / "stacks" / f"Pulumi.{stack}.yaml").read_text() == committed, f"stack file {stack} changed"
+
+
+# --- bad input: no engine needed -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stack", "message"),
+    [
+        ("nosuch", "no such stack; known stacks: local, platform, staging"),
+        ("Bad_Name", "is not a stack name"),
+    ],
+)
+def test_bad_stack_exits_2_before_anything_runs(tmp_path: Path, stack: str, message: str) -> None:
+    root = copy_project(tmp_path)
+    for command in (["preview"], ["up", "--yes"], ["destroy", "--yes"]):
+        done = infra(clean_env(root, os.environ["PATH"]), *command, "--stack", stack, cwd=tmp_path)
+        assert_nothing_ran(root, done, message)
+
+
+def test_invalid_stack_file_exits_2_naming_the_key(tmp_path: Path) -> None:
+    root = copy_project(tmp_path)
+    stack_file = root / "stacks" / "Pulumi.local.yaml"
+    stack_file.write_text(stack_file.read_text() + "  micro-infra:helmRelease: false\n")
+    done = infra(clean_env(root, os.environ["PATH"]), "up", "--stack", "local", "--yes", cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "config.micro-infra:helmRelease" in done.stderr and "Traceback" not in done.stderr
+    assert not (root / ".pulumi-state").exists()
+
+
+def test_missing_pulumi_exits_2_with_how_to_get_it(tmp_path: Path) -> None:
+    root = copy_project(tmp_path)
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    env = clean_env(root, str(empty), MICRO_INFRA_CACHE=str(tmp_path / "no-cache"), PULUMI_CONFIG_PASSPHRASE="x")
+    done = infra(env, "preview", "--stack", "local", cwd=tmp_path)
+    assert_nothing_ran(
+        root,
+        done,
+        "pulumi CLI not found: run scripts/ensure-pulumi (builds it from Go modules) or install pulumi 3.272.0",
+    )
+
+
+def test_destroy_needs_yes(tmp_path: Path) -> None:
+    root = copy_project(tmp_path)
+    done = infra(clean_env(root, os.environ["PATH"]), "destroy", "--stack", "local", cwd=tmp_path)
+    assert_nothing_ran(root, done, "pass --yes to confirm")
+
+
+def test_local_passphrase_defaults_to_empty_and_cloud_stacks_never_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra import engine
+    from infra.config.loader import load_stack
+
+    for key in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE"):
+        monkeypatch.delenv(key, raising=False)
+    env, notes = engine.passphrase_env(load_stack("local", ROOT))
+    assert env == {"PULUMI_CONFIG_PASSPHRASE": ""} and "empty passphrase" in notes[0]
+    with pytest.raises(engine.SetupError, match="PULUMI_CONFIG_PASSPHRASE"):
+        engine.passphrase_env(load_stack("staging", ROOT))
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "")  # set, even empty, is the user's choice
+    assert engine.passphrase_env(load_stack("staging", ROOT)) == ({}, [])
+
+
+# --- infra local -----------------------------------------------------------------------------------
+
+
+def test_kind_config_maps_the_edge_node_ports_and_the_registry() -> None:
+    from infra.cli import local
+
+    config = yaml.safe_load(local.kind_config())
+    assert (config["kind"], config["apiVersion"], config["name"]) == ("Cluster", "kind.x-k8s.io/v1alpha4", "micro")
+    (node,) = config["nodes"]
+    assert node["role"] == "control-plane"
+    assert "@sha256:" in node["image"] and node["image"].startswith("kindest/node:v1.34."), node["image"]
+    mappings = {(m["containerPort"], m["hostPort"]) for m in node["extraPortMappings"]}
+    assert mappings == {(KIND_HTTP_NODE_PORT, 80), (KIND_HTTPS_NODE_PORT, 443)}
+    (patch,) = config["containerdConfigPatches"]
+    assert 'config_path = "/etc/containerd/certs.d"' in patch
+    assert (local.REGISTRY_HOST, local.REGISTRY_MIRROR) == ("localhost:5001", "http://kind-registry:5000")
+    assert local.hosts_toml() == '[host."http://kind-registry:5000"]\n'
+    assert ":" in local.REGISTRY_IMAGE and not local.REGISTRY_IMAGE.endswith((":latest", ":2"))
+
+
+def test_kind_config_template_is_strict() -> None:
+    from infra.workflows import render
+
+    with pytest.raises(jinja2.UndefinedError):
+        render("kind-config.yaml.j2", name="micro")
+
+
+def test_local_up_without_kind_or_docker_names_both(tmp_path: Path) -> None:
+    root = copy_project(tmp_path)
+    empty = tmp_path / "empty-path"
+    empty.mkdir()
+    for command in ("up", "down"):
+        done = infra(clean_env(root, str(empty)), "local", command, cwd=tmp_path)
+        assert_nothing_ran(root, done, "kind not found on PATH: install kind")
+        assert "docker not found on PATH: install Docker Engine" in done.stderr
+
+
+def test_local_up_with_a_docker_that_reaches_no_engine(tmp_path: Path) -> None:
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("no docker CLI on this machine")
+    if subprocess.run([docker, "info"], capture_output=True, timeout=60, check=False).returncode == 0:
+        pytest.skip("a Docker engine is reachable here, so the no-engine path cannot be shown")
+    root = copy_project(tmp_path)
+    only_docker = tmp_path / "only-docker"
+    only_docker.mkdir()
+    (only_docker / "docker").symlink_to(docker)
+    done = infra(clean_env(root, str(only_docker)), "local", "up", cwd=tmp_path)
+    assert_nothing_ran(root, done, "docker cannot reach a Docker engine")
+    assert "kind not found on PATH" in done.stderr
+
+
+# --- the real engine ---------------------------------------------------------------------------------
+
+
+def _json(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert done.returncode == 0, f"exit {done.returncode}:\n{done.stderr[-3000:]}"
+    return json.loads(done.stdout)
+
+
+@pytest.mark.engine
+def test_cli_lifecycle_of_the_local_stack_in_render_mode(tmp_path: Path, engine_bin: Path) -> None:
+    """preview → up → outputs → preview (no changes) → two failures → destroy → outputs, as typed by a user.
+
+    Engine failures exit 1 with the engine's own message: a wrong passphrase (fails reading the config)
+    and refresh (the provider cannot read objects back in render mode; there is no cluster).
+    """
+    from infra.cli.plan import plan_stacks
+
+    workspace: Workspace = make_workspace(tmp_path, engine_bin)
+    render_mode(workspace.root / "stacks" / "Pulumi.local.yaml", tmp_path / "rendered")
+    env = {**workspace.env, "PATH": os.environ["PATH"]}  # infra finds the CLI itself (the ensure-pulumi cache)
+
+    comment = tmp_path / "comment.md"
+    preview = _json(infra(env, "preview", "--stack", "local", "--json", "--comment", str(comment), cwd=tmp_path))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MICRO_INFRA_ROOT", str(workspace.root))
+        (graph,) = plan_stacks(["local"])
+    planned = len(graph.registrations)
+    assert preview["changeSummary"]["create"] == planned, f"real preview {preview['changeSummary']}, plan {planned}"
+    assert len(preview["changes"]) == planned and {c["op"] for c in preview["changes"]} == {"create"}
+    text = comment.read_text()
+    assert text.startswith("<!-- micro-infra:plan-diff -->") and "### Preview: stack `local`" in text, text[:500]
+    assert f"**Creates ({planned - 1})**" in text, "the comment lists every create but the stack itself"
+
+    up = _json(infra(env, "up", "--stack", "local", "--yes", "--json", cwd=tmp_path))
+    assert up["changeSummary"]["create"] == planned
+    assert up["outputs"]["environment"] == "local"
+    assert list((tmp_path / "rendered").rglob("*.yaml")), "up rendered no manifests"
+
+    outputs = _json(infra(env, "outputs", "--stack", "local", "--json", cwd=tmp_path))
+    assert outputs == {"stack": "local", "outputs": up["outputs"]}
+
+    again = _json(infra(env, "preview", "--stack", "local", "--json", cwd=tmp_path))
+    assert again["changeSummary"]["same"] == planned and again["changes"] == [], "a second preview shows changes"
+
+    wrong = infra({**env, "PULUMI_CONFIG_PASSPHRASE": "wrong"}, "preview", "--stack", "local", cwd=tmp_path)
+    assert wrong.returncode == 1, f"a wrong passphrase must fail in the engine (exit 1):\n{wrong.stderr}"
+    assert "incorrect passphrase" in wrong.stderr and "Traceback" not in wrong.stderr and "stdout:" not in wrong.stderr
+
+    refresh = infra(env, "refresh", "--stack", "local", cwd=tmp_path)  # render mode: no cluster to read from
+    assert refresh.returncode == 1, f"refresh without a cluster must fail in the engine:\n{refresh.stderr}"
+    assert "refresh of stack local failed:\nfailed to read resource state due to unreachable cluster" in refresh.stderr
+    assert "Traceback" not in refresh.stderr
+
+    done = infra(env, "destroy", "--stack", "local", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "delete" in done.stdout and str(planned) in done.stdout, done.stdout
+    assert _json(infra(env, "outputs", "--stack", "local", "--json", cwd=tmp_path))["outputs"] == {}
+    assert not (workspace.root / ".pulumi-state").exists(), "PULUMI_BACKEND_URL must win over the default"
+
+
+@pytest.mark.engine
+def test_staging_without_azure_credentials_exits_2(tmp_path: Path, engine_bin: Path) -> None:
+    root = copy_project(tmp_path)
+    env = clean_env(root, str(engine_bin), PULUMI_CONFIG_PASSPHRASE="x")  # PATH: pulumi, and no az
+    done = infra(env, "preview", "--stack", "staging", cwd=tmp_path)
+    assert_nothing_ran(root, done, "stack staging deploys to Azure, and no Azure credentials were found")
+    for hint in ("ARM_CLIENT_ID", "ARM_SUBSCRIPTION_ID", "az login", "ARM_USE_OIDC=true"):
+        assert hint in done.stderr, f"{hint} missing from:\n{done.stderr}"
+
+
+@pytest.mark.engine
+def test_staging_without_passphrase_exits_2(tmp_path: Path, engine_bin: Path) -> None:
+    root = copy_project(tmp_path)
+    env = clean_env(root, str(engine_bin), **FAKE_SERVICE_PRINCIPAL)
+    done = infra(env, "preview", "--stack", "staging", cwd=tmp_path)
+    assert_nothing_ran(root, done, "export PULUMI_CONFIG_PASSPHRASE=<passphrase>")
+    unreadable = {**env, "PULUMI_CONFIG_PASSPHRASE_FILE": str(tmp_path / "missing")}
+    assert_nothing_ran(root, infra(unreadable, "preview", "--stack", "staging", cwd=tmp_path), "cannot be read")
+
+
+@pytest.mark.engine
+def test_platform_up_needs_yes(tmp_path: Path, engine_bin: Path) -> None:
+    root = copy_project(tmp_path)
+    env = clean_env(root, str(engine_bin), PULUMI_CONFIG_PASSPHRASE="x", **FAKE_SERVICE_PRINCIPAL)
+    done = infra(env, "up", "--stack", "platform", cwd=tmp_path)
+    assert_nothing_ran(root, done, "changes production (platform): pass --yes to confirm")
