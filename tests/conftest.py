@@ -86,3 +86,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("guardrails")
         for line in sorted(lines):
             terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def engine_bin(request: pytest.FixtureRequest) -> Path:
+    """The real engine's bin directory (scripts/ensure-pulumi builds it once, then reuses its cache)."""
+    from tests.engine_support import ensure_engine
+
+    return ensure_engine(request)

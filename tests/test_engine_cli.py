@@ -22,9 +22,7 @@ import yaml
 
 from components.kubernetes.edge import KIND_HTTP_NODE_PORT, KIND_HTTPS_NODE_PORT
 from tests.conftest import ROOT
-from tests.test_engine import Workspace, engine_bin, make_workspace, render_mode
-
-__all__ = ["engine_bin"]  # the session fixture, shared with test_engine.py
+from tests.engine_support import Workspace, make_workspace, render_mode
 
 CREDENTIAL_PREFIXES = ("PULUMI_", "ARM_", "AZURE_", "ACTIONS_ID_TOKEN_")
 FAKE_SERVICE_PRINCIPAL = {

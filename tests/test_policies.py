@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 from infra.cli.main import app
 from infra.guardrails import checks
 from tests.conftest import ROOT, STACKS, stack_graph
-from tests.test_engine import engine_bin  # noqa: F401  (the fixture, for the engine test below)
 
 P = checks.policies()
 BY_NAME = {p.name: p for p in P.POLICIES}
@@ -468,7 +467,7 @@ else:
 def test_crossguard_runs_the_pack_in_a_real_preview(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     """`pulumi preview --policy-pack policy/analyzer` on the local stack (render mode): passes as committed, and
     fails on a mandatory violation once a component is broken (through a sitecustomize, not the sources)."""
-    from tests.test_engine import make_workspace, render_mode
+    from tests.engine_support import make_workspace, render_mode
 
     venv = subprocess.run([str(ROOT / "scripts" / "ensure-tool-venvs"), "policy"], capture_output=True, check=False)
     if venv.returncode != 0:
