@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.settings import ROOT, get_root_resource
@@ -99,9 +99,10 @@ def reveal(value: Any) -> Any:
 
 
 class PlanMocks(pulumi.runtime.Mocks):
-    """Providers as the plan sees them: inputs echo back, computed values stay unknown.
+    """Providers as tests see them: inputs echo back, and computed values are named after their resource.
 
-    With `traceable`, computed values are named after their resource instead, for tests.
+    A plan (`traceable=False`) registers nothing through here: RecordingMonitor answers it directly, with only
+    the outputs a program reads back, so everything a provider computes stays unknown, as in a preview.
     """
 
     def __init__(self, traceable: bool = False) -> None:
@@ -112,8 +113,6 @@ class PlanMocks(pulumi.runtime.Mocks):
             outputs = computed.stack_reference_outputs(args.name, known=self.traceable)
             return args.name, {"name": args.name, "outputs": outputs}
         inputs = computed.as_outputs(args.typ, args.inputs)
-        if not self.traceable:
-            return ("" if args.custom else None), inputs
         state = {**inputs, **computed.outputs(args.typ, args.name, inputs)}
         return computed.resource_id(args.typ, args.name, args.inputs), state
 
@@ -195,8 +194,6 @@ _ECHOED = {"azure-native": ("name",), "kubernetes": ("apiVersion", "kind", "meta
 
 
 def _echo(request: Any) -> Any:
-    from google.protobuf import struct_pb2
-
     keys = _ECHOED.get(request.type.split(":", 1)[0], ())
     out = struct_pb2.Struct()
     fields = request.object.fields
