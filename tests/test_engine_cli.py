@@ -165,10 +165,16 @@ def test_local_up_without_kind_or_docker_names_both(tmp_path: Path) -> None:
     root = copy_project(tmp_path)
     empty = tmp_path / "empty-path"
     empty.mkdir()
-    for command in ("up", "down"):
-        done = infra(clean_env(root, str(empty)), "local", command, cwd=tmp_path)
+    for command in (["up"], ["down", "--yes"]):
+        done = infra(clean_env(root, str(empty)), "local", *command, cwd=tmp_path)
         assert_nothing_ran(root, done, "kind not found on PATH: install kind")
         assert "docker not found on PATH: install Docker Engine" in done.stderr
+
+
+def test_local_down_needs_yes(tmp_path: Path) -> None:
+    root = copy_project(tmp_path)
+    done = infra(clean_env(root, os.environ["PATH"]), "local", "down", cwd=tmp_path)
+    assert_nothing_ran(root, done, "local down deletes the kind cluster micro and everything in it: pass --yes")
 
 
 def test_local_up_with_a_docker_that_reaches_no_engine(tmp_path: Path) -> None:

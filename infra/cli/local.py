@@ -92,11 +92,16 @@ def up(
 
 
 @app.command("down")
-def down() -> None:
+def down(
+    as_json: Annotated[bool, typer.Option("--json", help="Print only the `destroy` summary on stdout.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm deleting the cluster and its data.")] = False,
+) -> None:
     """Destroy the `local` stack, then delete the kind cluster `micro` and the registry container."""
     from infra.cli import engine_cmds
     from infra.engine import EngineError, SetupError
 
+    if not yes:
+        fail(f"local down deletes the kind cluster {CLUSTER} and everything in it: pass --yes to confirm")
     _check_local_stack()
     require_tools()
     prepared = engine_cmds.prepare_stack(STACK)
@@ -108,7 +113,7 @@ def down() -> None:
         except EngineError as exc:
             fail(str(exc), engine_cmds.ENGINE_FAILED)
         else:
-            engine_cmds.report(engine_cmds.run_command(engine_stack, "destroy"), as_json=False)
+            engine_cmds.report(engine_cmds.run_command(engine_stack, "destroy"), as_json=as_json)
         _tool("kind", "delete", "cluster", "--name", CLUSTER)
         console.print(f"deleted kind cluster {CLUSTER}")
     else:
