@@ -142,6 +142,9 @@ def test_comment_flags_protected_changes_first_and_truncates() -> None:
     assert "**delete** `azure-native:dns:Zone` `m3o.com` in `platform`" in text
     assert "**Updates (40)**" in text and "… and 25 more" in text
     assert len(text.splitlines()) < 40
+    assert "(`infra diff --json` lists them all)" in text
+    preview = render_comment([diff_documents(base, head)], "Preview", full_listing="infra preview --stack platform --json")
+    assert "(`infra preview --stack platform --json` lists them all)" in preview and "infra diff" not in preview
 
 
 def test_affected_stacks() -> None:

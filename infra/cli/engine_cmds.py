@@ -306,7 +306,12 @@ def preview_comment(result: Result, backend: str) -> str:
         f"`pulumi preview` of the real engine against the deployed state in `{_safe_backend(backend)}`: "
         "provider-level diffs, secrets compared inside."
     )
-    return render_comment([diff], f"Preview: stack `{result.stack}`", note=note)
+    return render_comment(
+        [diff],
+        f"Preview: stack `{result.stack}`",
+        note=note,
+        full_listing=f"infra preview --stack {result.stack} --json",
+    )
 
 
 def _safe_backend(url: str) -> str:

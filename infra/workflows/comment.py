@@ -20,7 +20,7 @@ OFFLINE_NOTE = (
 )
 
 MAX_ITEMS = 15
-"""Changes listed per kind and stack; the rest are counted (`infra diff --json` has them all)."""
+"""Changes listed per kind and stack; the rest are counted (the command's --json has them all)."""
 MAX_PATHS = 3
 """Changed input paths shown per update."""
 MAX_PATH_CHARS = 70
@@ -28,8 +28,10 @@ MAX_PATH_CHARS = 70
 _TITLES = {"create": "Creates", "update": "Updates", "replace": "Replaces", "delete": "Deletes"}
 
 
-def render_comment(stack_diffs: list[StackDiff], title: str, note: str = OFFLINE_NOTE) -> str:
-    """Markdown for one PR comment covering every stack in `stack_diffs`."""
+def render_comment(
+    stack_diffs: list[StackDiff], title: str, note: str = OFFLINE_NOTE, full_listing: str = "infra diff --json"
+) -> str:
+    """Markdown for one PR comment covering every stack in `stack_diffs`; `full_listing` lists what is cut."""
     protected = [_item(c, d.stack) for d in stack_diffs for c in d.protected]
     return render(
         "pr-comment.md.j2",
@@ -40,6 +42,7 @@ def render_comment(stack_diffs: list[StackDiff], title: str, note: str = OFFLINE
         protected_total=len(protected),
         stacks=[_stack(d) for d in stack_diffs],
         any_change=any(not d.empty for d in stack_diffs),
+        full_listing=full_listing,
     )
 
 
