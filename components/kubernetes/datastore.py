@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
+from pulumi_kubernetes.apiextensions import CustomResource
 
 from components.kubernetes.contracts import SERVER_NAMESPACE
 from infra.config.model import Datastore
@@ -76,6 +77,32 @@ def isolation_policy_spec(client_port: int, peer_ports: list[int]) -> dict[str, 
             },
         ],
     }
+
+
+def object_metadata(name: str, namespace: pulumi.Input[str], store: str) -> dict[str, Any]:
+    """Metadata of an object in datastore `store`'s namespace (pass the Namespace's output, for ordering)."""
+    return {"name": name, "namespace": namespace, "labels": datastore_labels(store)}
+
+
+def certificates(
+    name: str,
+    namespace: pulumi.Input[str],
+    store: str,
+    specs: dict[str, dict[str, Any]],
+    opts: pulumi.ResourceOptions,
+) -> list[CustomResource]:
+    """One cert-manager Certificate per role (`specs`: role → certificate_spec), named after its Secret."""
+    return [
+        CustomResource(
+            f"{name}-{role}-certificate",
+            api_version="cert-manager.io/v1",
+            kind="Certificate",
+            metadata=object_metadata(spec["secretName"], namespace, store),
+            spec=spec,
+            opts=opts,
+        )
+        for role, spec in specs.items()
+    ]
 
 
 def certificate_spec(

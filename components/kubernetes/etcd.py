@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pulumi
-from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.apps.v1 import StatefulSet
 from pulumi_kubernetes.core.v1 import Namespace, Service
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
@@ -31,10 +30,12 @@ from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 from components.kubernetes.contracts import Endpoint
 from components.kubernetes.datastore import (
     certificate_spec,
+    certificates,
     container_security_context,
     datastore_labels,
     isolation_policy_spec,
     namespace_metadata,
+    object_metadata,
     pod_security_context,
     resources,
     spread_constraints,
@@ -84,22 +85,18 @@ class EtcdCluster(pulumi.ComponentResource):
         ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(NAMESPACE, "restricted"), opts=child)
 
         def metadata(object_name: str) -> dict[str, Any]:
-            return {"name": object_name, "namespace": ns.metadata.name, "labels": datastore_labels(NAMESPACE)}
+            return object_metadata(object_name, ns.metadata.name, NAMESPACE)
 
-        certificates = [
-            CustomResource(
-                f"{name}-{role}-certificate",
-                api_version="cert-manager.io/v1",
-                kind="Certificate",
-                metadata=metadata(secret),
-                spec=certificate_spec(secret, dns_names, args.ca_issuer),
-                opts=child,
-            )
-            for role, secret, dns_names in (
-                ("server", SERVER_SECRET, server_dns_names()),
-                ("peer", PEER_SECRET, peer_dns_names()),
-            )
-        ]
+        tls = certificates(
+            name,
+            ns.metadata.name,
+            NAMESPACE,
+            {
+                "server": certificate_spec(SERVER_SECRET, server_dns_names(), args.ca_issuer),
+                "peer": certificate_spec(PEER_SECRET, peer_dns_names(), args.ca_issuer),
+            },
+            child,
+        )
         Service(
             f"{name}-headless-service",
             metadata=metadata(PEER_SERVICE),
@@ -127,7 +124,7 @@ class EtcdCluster(pulumi.ComponentResource):
             metadata=metadata(NAMESPACE),
             spec=statefulset_spec(args.image, args.store, args.zones),
             # The pods mount the Secrets cert-manager writes for these Certificates; no data edge says so.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=certificates),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=tls),
         )
         if members > 1:
             PodDisruptionBudget(

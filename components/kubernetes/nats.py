@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pulumi
-from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.core.v1 import Namespace
 from pulumi_kubernetes.helm.v4 import Chart, ChartArgs, RepositoryOptsArgs
 from pulumi_kubernetes.networking.v1 import NetworkPolicy
@@ -28,10 +27,11 @@ from components.kubernetes.contracts import Endpoint
 from components.kubernetes.datastore import (
     camel_keys,
     certificate_spec,
+    certificates,
     container_security_context,
-    datastore_labels,
     isolation_policy_spec,
     namespace_metadata,
+    object_metadata,
     pod_security_context,
     resources,
     spread_constraints,
@@ -81,27 +81,22 @@ class NatsCluster(pulumi.ComponentResource):
         # container a chart version may add is guaranteed to be.
         ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(NAMESPACE, "baseline"), opts=child)
 
-        def metadata(object_name: str) -> dict[str, Any]:
-            return {"name": object_name, "namespace": ns.metadata.name, "labels": datastore_labels(NAMESPACE)}
-
-        certificates = [
-            CustomResource(
-                f"{name}-{role}-certificate",
-                api_version="cert-manager.io/v1",
-                kind="Certificate",
-                metadata=metadata(secret),
-                spec=certificate_spec(secret, dns_names, args.ca_issuer, usages),
-                opts=child,
-            )
-            for role, secret, dns_names, usages in (
-                ("server", SERVER_SECRET, server_dns_names(), ("server auth",)),
+        tls = certificates(
+            name,
+            ns.metadata.name,
+            NAMESPACE,
+            {
+                "server": certificate_spec(SERVER_SECRET, server_dns_names(), args.ca_issuer, ("server auth",)),
                 # Routes are mutual: each member is the client of the others.
-                ("cluster", CLUSTER_SECRET, route_dns_names(), ("server auth", "client auth")),
-            )
-        ]
+                "cluster": certificate_spec(
+                    CLUSTER_SECRET, route_dns_names(), args.ca_issuer, ("server auth", "client auth")
+                ),
+            },
+            child,
+        )
         NetworkPolicy(
             f"{name}-network-policy",
-            metadata=metadata(NAMESPACE),
+            metadata=object_metadata(NAMESPACE, ns.metadata.name, NAMESPACE),
             spec=isolation_policy_spec(CLIENT_PORT, [CLUSTER_PORT]),
             opts=child,
         )
@@ -117,7 +112,7 @@ class NatsCluster(pulumi.ComponentResource):
                     values=nats_values(args.store, args.zones),
                 ),
                 # The pods mount the Secrets cert-manager writes for these Certificates; no data edge says so.
-                pulumi.ResourceOptions(parent=self, depends_on=certificates),
+                pulumi.ResourceOptions(parent=self, depends_on=tls),
             )
 
         self.endpoint = Endpoint(
