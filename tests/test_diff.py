@@ -143,7 +143,9 @@ def test_comment_flags_protected_changes_first_and_truncates() -> None:
     assert "**Updates (40)**" in text and "… and 25 more" in text
     assert len(text.splitlines()) < 40
     assert "(`infra diff --json` lists them all)" in text
-    preview = render_comment([diff_documents(base, head)], "Preview", full_listing="infra preview --stack platform --json")
+    preview = render_comment(
+        [diff_documents(base, head)], "Preview", full_listing="infra preview --stack platform --json"
+    )
     assert "(`infra preview --stack platform --json` lists them all)" in preview and "infra diff" not in preview
 
 

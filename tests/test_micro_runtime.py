@@ -126,8 +126,8 @@ def test_service_env_wires_platform_services_to_the_given_endpoints() -> None:
         assert values[f"MICRO_{prefix}_TLS_CERT"] == f"/certs/{mount}/tls.crt"
         assert values[f"MICRO_{prefix}_TLS_KEY"] == f"/certs/{mount}/tls.key"
     assert values["MICRO_PROXY"] == "micro-network.server.svc.cluster.local:8443"
-    assert env["MICRO_AUTH_PUBLIC_KEY"]["value_from"] == {"secret_key_ref": {"name": "jwt-creds", "key": "tls.crt"}}
-    assert env["MICRO_AUTH_PRIVATE_KEY"]["value_from"] == {"secret_key_ref": {"name": "jwt-creds", "key": "tls.key"}}
+    assert env["MICRO_AUTH_PUBLIC_KEY"]["valueFrom"] == {"secretKeyRef": {"name": "jwt-creds", "key": "tls.crt"}}
+    assert env["MICRO_AUTH_PRIVATE_KEY"]["valueFrom"] == {"secretKeyRef": {"name": "jwt-creds", "key": "tls.key"}}
 
 
 def test_service_env_gives_client_services_only_the_proxy_and_auth_keys() -> None:

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pulumi_azure_native import authorization, resources
 
 from components.azure import naming
 from components.azure.aks_cluster import AksCluster, AksClusterArgs
+from components.azure.arm import ArmResource, client_config
 from components.azure.backup_storage import BackupStorage, BackupStorageArgs
 from components.azure.dns_records import DnsRecords, DnsRecordsArgs
 from components.azure.dns_zones import DnsZones
@@ -50,19 +50,24 @@ class AzureRegion(pulumi.ComponentResource):
         env, region = args.environment, args.region
         assert region.cluster is not None and env.datastores.cockroach.backup is not None  # the model guarantees it
         child = pulumi.ResourceOptions(parent=self)
-        client = authorization.get_client_config_output()
+        client = client_config()
+        subscription_id, tenant_id = client["subscriptionId"], client["tenantId"]
 
-        group = resources.ResourceGroup(
+        group = ArmResource(
             f"{name}-rg",
-            resource_group_name=naming.resource_group(env.name, region.name),
-            location=region.name,
-            tags={"environment": env.name, "region": region.name, "managed-by": "pulumi"},
+            "azure-native:resources:ResourceGroup",
+            {
+                "resourceGroupName": naming.resource_group(env.name, region.name),
+                "location": region.name,
+                "tags": {"environment": env.name, "region": region.name, "managed-by": "pulumi"},
+            },
             # Holds the IPs and the backup account; deleting the group would take them with it.
-            opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
+            pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
         )
+        group_name = group.output("name")
         cluster = AksCluster(
             f"{name}-aks",
-            AksClusterArgs(env.name, region, region.cluster, group.name, client.tenant_id),
+            AksClusterArgs(env.name, region, region.cluster, group_name, tenant_id),
             child,
         )
         ips = EdgeIps(
@@ -71,8 +76,8 @@ class AzureRegion(pulumi.ComponentResource):
                 env.name,
                 region.name,
                 list(region.zones),
-                group.name,
-                client.subscription_id,
+                group_name,
+                subscription_id,
                 cluster.control_plane_principal_id,
             ),
             child,
@@ -86,11 +91,11 @@ class AzureRegion(pulumi.ComponentResource):
             f"{name}-cert-manager",
             WorkloadIdentityArgs(
                 identity_name=naming.identity(env.name, region.name, "certmanager"),
-                resource_group_name=group.name,
+                resource_group_name=group_name,
                 location=region.name,
                 oidc_issuer_url=cluster.oidc_issuer_url,
                 service_account=CERT_MANAGER_SA,
-                subscription_id=client.subscription_id,
+                subscription_id=subscription_id,
                 role=DNS_ZONE_CONTRIBUTOR,
                 scopes={zone.replace(".", "-"): zone_id for zone, zone_id in args.zones.zone_ids.items()},
             ),
@@ -98,18 +103,18 @@ class AzureRegion(pulumi.ComponentResource):
         )
         backups = BackupStorage(
             f"{name}-backups",
-            BackupStorageArgs(env.name, region.name, group.name, env.datastores.cockroach.backup),
+            BackupStorageArgs(env.name, region.name, group_name, env.datastores.cockroach.backup),
             child,
         )
         cockroach = WorkloadIdentity(
             f"{name}-cockroach",
             WorkloadIdentityArgs(
                 identity_name=naming.identity(env.name, region.name, "cockroach"),
-                resource_group_name=group.name,
+                resource_group_name=group_name,
                 location=region.name,
                 oidc_issuer_url=cluster.oidc_issuer_url,
                 service_account=COCKROACH_SA,
-                subscription_id=client.subscription_id,
+                subscription_id=subscription_id,
                 role=STORAGE_BLOB_DATA_CONTRIBUTOR,
                 scopes={"backups": backups.container_id},
             ),
@@ -124,9 +129,9 @@ class AzureRegion(pulumi.ComponentResource):
             opts=child,
         )
         self.bindings = CloudBindings(
-            subscription_id=client.subscription_id,
-            tenant_id=client.tenant_id,
-            resource_group=group.name,
+            subscription_id=subscription_id,
+            tenant_id=tenant_id,
+            resource_group=group_name,
             dns_zones=_zone_groups(args.zones, env),
             cert_manager_client_id=cert_manager.client_id,
             public_ip_names=ips.names,

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import storage
 
 from components.azure import naming
+from components.azure.arm import ArmResource
 from infra.config.model import Backup
 
 CONTAINER = "cockroach-backups"
@@ -35,40 +35,49 @@ class BackupStorage(pulumi.ComponentResource):
     def __init__(self, name: str, args: BackupStorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("micro-infra:azure:BackupStorage", name, None, opts)
         keep = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
-        account = storage.StorageAccount(
+        account = ArmResource(
             f"{name}-account",
-            account_name=naming.storage_account(args.environment, args.region, "backup"),
-            resource_group_name=args.resource_group_name,
-            location=args.region,
-            kind="StorageV2",
-            sku={"name": "Standard_ZRS"},
-            access_tier="Cool",  # written hourly, read only to restore
-            allow_blob_public_access=False,
-            allow_shared_key_access=False,
-            enable_https_traffic_only=True,
-            minimum_tls_version="TLS1_2",
-            public_network_access="Enabled",  # AKS egress is the public load balancer
-            tags={"environment": args.environment, "region": args.region, "purpose": "cockroach-backups"},
-            opts=keep,
+            "azure-native:storage:StorageAccount",
+            {
+                "accountName": naming.storage_account(args.environment, args.region, "backup"),
+                "resourceGroupName": args.resource_group_name,
+                "location": args.region,
+                "kind": "StorageV2",
+                "sku": {"name": "Standard_ZRS"},
+                "accessTier": "Cool",  # written hourly, read only to restore
+                "allowBlobPublicAccess": False,
+                "allowSharedKeyAccess": False,
+                "enableHttpsTrafficOnly": True,
+                "minimumTlsVersion": "TLS1_2",
+                "publicNetworkAccess": "Enabled",  # AKS egress is the public load balancer
+                "tags": {"environment": args.environment, "region": args.region, "purpose": "cockroach-backups"},
+            },
+            keep,
         )
-        container = storage.BlobContainer(
+        container = ArmResource(
             f"{name}-container",
-            container_name=CONTAINER,
-            account_name=account.name,
-            resource_group_name=args.resource_group_name,
-            public_access="None",
-            opts=pulumi.ResourceOptions(parent=account, protect=True, retain_on_delete=True),
+            "azure-native:storage:BlobContainer",
+            {
+                "containerName": CONTAINER,
+                "accountName": account.output("name"),
+                "resourceGroupName": args.resource_group_name,
+                "publicAccess": "None",
+            },
+            pulumi.ResourceOptions(parent=account, protect=True, retain_on_delete=True),
         )
-        storage.ManagementPolicy(
+        ArmResource(
             f"{name}-retention",
-            management_policy_name="default",
-            account_name=account.name,
-            resource_group_name=args.resource_group_name,
-            policy={"rules": [retention_rule(args.backup.retention_days)]},
-            opts=pulumi.ResourceOptions(parent=account),
+            "azure-native:storage:ManagementPolicy",
+            {
+                "managementPolicyName": "default",
+                "accountName": account.output("name"),
+                "resourceGroupName": args.resource_group_name,
+                "policy": {"rules": [retention_rule(args.backup.retention_days)]},
+            },
+            pulumi.ResourceOptions(parent=account),
         )
-        self.account_name = account.name
-        self.container_name = container.name
+        self.account_name = account.output("name")
+        self.container_name = container.output("name")
         self.container_id = container.id
         self.register_outputs(
             {
@@ -86,7 +95,7 @@ def retention_rule(days: int) -> dict:
         "enabled": True,
         "type": "Lifecycle",
         "definition": {
-            "filters": {"blob_types": ["blockBlob"], "prefix_match": [f"{CONTAINER}/"]},
-            "actions": {"base_blob": {"delete": {"days_after_modification_greater_than": days}}},
+            "filters": {"blobTypes": ["blockBlob"], "prefixMatch": [f"{CONTAINER}/"]},
+            "actions": {"baseBlob": {"delete": {"daysAfterModificationGreaterThan": days}}},
         },
     }

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import dns
 
+from components.azure.arm import ArmResource
 from infra.config.model import Dns
 
 TTL = 300
@@ -38,15 +38,18 @@ class DnsRecords(pulumi.ComponentResource):
         self.fqdns = []
         groups = pulumi.Output.from_input(args.zone_resource_groups)
         for fqdn, (zone, relative, role) in records(args.dns, args.region, args.primary).items():
-            dns.RecordSet(
+            ArmResource(
                 f"{name}-{relative.replace('*', 'wildcard')}-{zone}",
-                zone_name=zone,
-                resource_group_name=_group_of(groups, zone),
-                relative_record_set_name=relative,
-                record_type="A",
-                ttl=TTL,
-                a_records=[{"ipv4_address": args.addresses[role]}],
-                opts=pulumi.ResourceOptions(parent=self),
+                "azure-native:dns:RecordSet",
+                {
+                    "zoneName": zone,
+                    "resourceGroupName": _group_of(groups, zone),
+                    "relativeRecordSetName": relative,
+                    "recordType": "A",
+                    "ttl": TTL,
+                    "aRecords": [{"ipv4Address": args.addresses[role]}],
+                },
+                pulumi.ResourceOptions(parent=self),
             )
             self.fqdns.append(fqdn)
         self.register_outputs({"fqdns": self.fqdns})

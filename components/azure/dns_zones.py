@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import authorization, dns, resources
 
 from components.azure import naming
+from components.azure.arm import ArmResource, client_config
 from infra.config.model import Environment
 
 CAA_ISSUER = "letsencrypt.org"
@@ -56,39 +56,50 @@ class DnsZones(pulumi.ComponentResource):
     def _own(self, name: str, args: DnsZonesArgs) -> None:
         env = args.environment
         keep = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
-        group = resources.ResourceGroup(
+        group = ArmResource(
             f"{name}-dns",
-            resource_group_name=naming.resource_group(env.name, args.location, "dns"),
-            location=args.location,
-            tags=_tags(env.name),
-            opts=keep,
+            "azure-native:resources:ResourceGroup",
+            {
+                "resourceGroupName": naming.resource_group(env.name, args.location, "dns"),
+                "location": args.location,
+                "tags": _tags(env.name),
+            },
+            keep,
         )
+        group_name = group.output("name")
         self.zone_ids = {}
         servers: dict[str, pulumi.Output[list[str]]] = {}
         for zone_name in env.dns.zones:
-            zone = dns.Zone(
+            zone = ArmResource(
                 f"{name}-{zone_name}",
-                zone_name=zone_name,
-                resource_group_name=group.name,
-                location="global",
-                zone_type="Public",
-                tags=_tags(env.name),
-                opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
+                "azure-native:dns:Zone",
+                {
+                    "zoneName": zone_name,
+                    "resourceGroupName": group_name,
+                    "location": "global",
+                    "zoneType": "Public",
+                    "tags": _tags(env.name),
+                },
+                pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
+                reads=["nameServers"],
             )
-            dns.RecordSet(
+            ArmResource(
                 f"{name}-{zone_name}-caa",
-                zone_name=zone.name,
-                resource_group_name=group.name,
-                relative_record_set_name="@",
-                record_type="CAA",
-                ttl=3600,
-                caa_records=caa_records(env.acme.email if env.acme else None),
-                opts=pulumi.ResourceOptions(parent=zone),
+                "azure-native:dns:RecordSet",
+                {
+                    "zoneName": zone.output("name"),
+                    "resourceGroupName": group_name,
+                    "relativeRecordSetName": "@",
+                    "recordType": "CAA",
+                    "ttl": 3600,
+                    "caaRecords": caa_records(env.acme.email if env.acme else None),
+                },
+                pulumi.ResourceOptions(parent=zone),
             )
             self.zone_ids[zone_name] = zone.id
-            servers[zone_name] = zone.name_servers.apply(lambda ns: list(ns or []))
-        self.resource_group_name = group.name
-        self.zone_resource_groups = group.name.apply(lambda rg: {z: rg for z in env.dns.zones})
+            servers[zone_name] = zone.output("nameServers").apply(lambda ns: list(ns or []))
+        self.resource_group_name = group_name
+        self.zone_resource_groups = group_name.apply(lambda rg: {z: rg for z in env.dns.zones})
         self.name_servers = pulumi.Output.all(**servers).apply(dict)
 
     def _reference(self, name: str, args: DnsZonesArgs) -> None:
@@ -100,7 +111,7 @@ class DnsZones(pulumi.ComponentResource):
         groups = owner.require_output("dnsZones")
         self.resource_group_name = owner.require_output("resourceGroup")
         self.zone_resource_groups = groups
-        subscription = authorization.get_client_config_output().subscription_id
+        subscription = client_config()["subscriptionId"]
         self.zone_ids = {zone: _zone_id(subscription, groups, zone) for zone in args.environment.dns.zones}
         self.name_servers = owner.require_output("nameServers")
 

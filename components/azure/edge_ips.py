@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import authorization, network
 
 from components.azure import naming
+from components.azure.arm import ArmResource
 from components.azure.roles import NETWORK_CONTRIBUTOR, definition_id
 
 EDGE_ROLES = ("api", "web", "proxy")
@@ -43,28 +43,35 @@ class EdgeIps(pulumi.ComponentResource):
         )
         for role in EDGE_ROLES:
             ip_name = naming.public_ip(args.environment, args.region, role)
-            ip = network.PublicIPAddress(
+            ip = ArmResource(
                 f"{name}-{role}",
-                public_ip_address_name=ip_name,
-                resource_group_name=args.resource_group_name,
-                location=args.region,
-                sku={"name": "Standard", "tier": "Regional"},
-                public_ip_allocation_method="Static",
-                public_ip_address_version="IPv4",
-                zones=list(args.zones),
-                idle_timeout_in_minutes=4,
-                tags={"environment": args.environment, "region": args.region, "endpoint": role},
-                opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
+                "azure-native:network:PublicIPAddress",
+                {
+                    "publicIpAddressName": ip_name,
+                    "resourceGroupName": args.resource_group_name,
+                    "location": args.region,
+                    "sku": {"name": "Standard", "tier": "Regional"},
+                    "publicIPAllocationMethod": "Static",
+                    "publicIPAddressVersion": "IPv4",
+                    "zones": list(args.zones),
+                    "idleTimeoutInMinutes": 4,
+                    "tags": {"environment": args.environment, "region": args.region, "endpoint": role},
+                },
+                pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
+                reads=["ipAddress"],
             )
-            authorization.RoleAssignment(
+            ArmResource(
                 f"{name}-{role}-cluster",
-                role_assignment_name=naming.role_assignment(ip_name, NETWORK_CONTRIBUTOR),
-                principal_id=args.cluster_principal_id,
-                principal_type="ServicePrincipal",
-                role_definition_id=role_definition,
-                scope=ip.id,
-                opts=pulumi.ResourceOptions(parent=ip),
+                "azure-native:authorization:RoleAssignment",
+                {
+                    "roleAssignmentName": naming.role_assignment(ip_name, NETWORK_CONTRIBUTOR),
+                    "principalId": args.cluster_principal_id,
+                    "principalType": "ServicePrincipal",
+                    "roleDefinitionId": role_definition,
+                    "scope": ip.id,
+                },
+                pulumi.ResourceOptions(parent=ip),
             )
-            self.names[role] = ip.name
-            self.addresses[role] = ip.ip_address.apply(lambda a: a or "")
+            self.names[role] = ip.output("name")
+            self.addresses[role] = ip.output("ipAddress").apply(lambda a: a or "")
         self.register_outputs({"names": self.names, "addresses": self.addresses})

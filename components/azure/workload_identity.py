@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import authorization, managedidentity
 
 from components.azure import naming
+from components.azure.arm import ArmResource
 from components.azure.roles import definition_id
 from components.kubernetes.contracts import ServiceAccountRef
 
@@ -43,36 +43,48 @@ class WorkloadIdentity(pulumi.ComponentResource):
     def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("micro-infra:azure:WorkloadIdentity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        identity = managedidentity.UserAssignedIdentity(
+        identity = ArmResource(
             f"{name}-identity",
-            resource_name_=args.identity_name,
-            resource_group_name=args.resource_group_name,
-            location=args.location,
-            opts=child,
+            "azure-native:managedidentity:UserAssignedIdentity",
+            {
+                "resourceName": args.identity_name,
+                "resourceGroupName": args.resource_group_name,
+                "location": args.location,
+            },
+            child,
+            reads=["clientId", "principalId"],
         )
-        managedidentity.FederatedIdentityCredential(
+        account = args.service_account
+        ArmResource(
             f"{name}-federation",
-            federated_identity_credential_resource_name=f"{args.service_account.namespace}-{args.service_account.name}",
-            resource_name_=identity.name,
-            resource_group_name=args.resource_group_name,
-            issuer=args.oidc_issuer_url,
-            subject=args.service_account.subject,
-            audiences=["api://AzureADTokenExchange"],
-            opts=pulumi.ResourceOptions(parent=identity),
+            "azure-native:managedidentity:FederatedIdentityCredential",
+            {
+                "federatedIdentityCredentialResourceName": f"{account.namespace}-{account.name}",
+                "resourceName": identity.output("name"),
+                "resourceGroupName": args.resource_group_name,
+                "issuer": args.oidc_issuer_url,
+                "subject": account.subject,
+                "audiences": ["api://AzureADTokenExchange"],
+            },
+            pulumi.ResourceOptions(parent=identity),
+        )
+        role_definition = pulumi.Output.from_input(args.subscription_id).apply(
+            lambda sub: definition_id(sub, args.role)
         )
         for label, scope in args.scopes.items():
-            authorization.RoleAssignment(
+            ArmResource(
                 f"{name}-{label}",
-                role_assignment_name=naming.role_assignment(args.identity_name, args.role, label),
-                principal_id=identity.principal_id,
-                # ServicePrincipal avoids the replication race of a fresh identity ("principal not found").
-                principal_type="ServicePrincipal",
-                role_definition_id=pulumi.Output.from_input(args.subscription_id).apply(
-                    lambda sub: definition_id(sub, args.role)
-                ),
-                scope=scope,
-                opts=pulumi.ResourceOptions(parent=identity),
+                "azure-native:authorization:RoleAssignment",
+                {
+                    "roleAssignmentName": naming.role_assignment(args.identity_name, args.role, label),
+                    "principalId": identity.output("principalId"),
+                    # ServicePrincipal avoids the replication race of a fresh identity ("principal not found").
+                    "principalType": "ServicePrincipal",
+                    "roleDefinitionId": role_definition,
+                    "scope": scope,
+                },
+                pulumi.ResourceOptions(parent=identity),
             )
-        self.client_id = identity.client_id
-        self.principal_id = identity.principal_id
+        self.client_id = identity.output("clientId")
+        self.principal_id = identity.output("principalId")
         self.register_outputs({"client_id": self.client_id, "principal_id": self.principal_id})

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-from pulumi_kubernetes.core.v1 import Namespace
 from pulumi_kubernetes.helm.v3 import Release
 
 from components.kubernetes.contracts import CERT_MANAGER_SA
+from components.kubernetes.objects import Namespace
 
 CHART_REPOSITORY = "https://charts.jetstack.io"
 CHART = "cert-manager"
@@ -74,7 +74,7 @@ class CertManager(pulumi.ComponentResource):
                 chart=CHART,
                 version=args.version,
                 repository_opts={"repo": CHART_REPOSITORY},
-                namespace=namespace.metadata.name,
+                namespace=namespace.object_name,
                 create_namespace=False,  # declared above, with labels
                 values=chart_values(args.workload_identity_client_id),
                 cleanup_on_fail=True,

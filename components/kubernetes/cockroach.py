@@ -26,10 +26,7 @@ from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
-from pulumi_kubernetes.batch.v1 import Job
-from pulumi_kubernetes.core.v1 import Namespace, Secret
 from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs, RepositoryOptsArgs
-from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from components.kubernetes.contracts import COCKROACH_SA, CloudBindings, Endpoint
 from components.kubernetes.datastore import (
@@ -41,6 +38,7 @@ from components.kubernetes.datastore import (
     pod_security_context,
     resources,
 )
+from components.kubernetes.objects import Job, Namespace, NetworkPolicy, Secret
 from infra.config.model import Backup, Cockroach
 
 REPOSITORY = "https://charts.cockroachdb.com/"
@@ -96,7 +94,7 @@ class CockroachCluster(pulumi.ComponentResource):
 
         # baseline, not restricted: the chart's init hook Job runs without a security context.
         ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(NAMESPACE, "baseline"), opts=child)
-        namespace = ns.metadata.name
+        namespace = ns.object_name
         NetworkPolicy(
             f"{name}-network-policy",
             metadata={"name": NAMESPACE, "namespace": namespace, "labels": datastore_labels(NAMESPACE)},
@@ -166,7 +164,7 @@ class CockroachCluster(pulumi.ComponentResource):
                     f"{name}-backup-passphrase",
                     metadata={"name": PASSPHRASE_SECRET, "namespace": namespace, "labels": labels},
                     type="Opaque",
-                    string_data={PASSPHRASE_KEY: pulumi.Output.secret(args.backup_passphrase)},
+                    stringData={PASSPHRASE_KEY: pulumi.Output.secret(args.backup_passphrase)},
                     opts=child,
                 )
             )
@@ -283,12 +281,12 @@ def backup_script(sql: str, encrypted: bool) -> str:
 
 
 def backup_job_spec(sql: str, encrypted: bool, labels: dict[str, str]) -> dict[str, Any]:
-    """Job spec (typed-args form) that runs `sql`; the passphrase reaches it only through secretKeyRef."""
+    """Job spec that runs `sql`; the passphrase reaches it only through secretKeyRef."""
     env = (
         [
             {
                 "name": "BACKUP_PASSPHRASE",
-                "value_from": {"secret_key_ref": {"name": PASSPHRASE_SECRET, "key": PASSPHRASE_KEY}},
+                "valueFrom": {"secretKeyRef": {"name": PASSPHRASE_SECRET, "key": PASSPHRASE_KEY}},
             }
         ]
         if encrypted
@@ -301,14 +299,14 @@ def backup_job_spec(sql: str, encrypted: bool, labels: dict[str, str]) -> dict[s
     ]
     return {
         # Retries (with back-off) while the cluster finishes initialising.
-        "backoff_limit": 10,
+        "backoffLimit": 10,
         "template": {
             "metadata": {"labels": labels},
             "spec": {
-                "restart_policy": "OnFailure",
-                "automount_service_account_token": False,
-                "enable_service_links": False,
-                "security_context": pod_security_context(JOB_UID),
+                "restartPolicy": "OnFailure",
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": pod_security_context(JOB_UID),
                 "containers": [
                     {
                         "name": "create-schedule",
@@ -316,8 +314,8 @@ def backup_job_spec(sql: str, encrypted: bool, labels: dict[str, str]) -> dict[s
                         "command": ["/bin/bash", "-c", backup_script(sql, encrypted)],
                         "env": env,
                         "resources": SMALL_RESOURCES,
-                        "security_context": container_security_context(JOB_UID),
-                        "volume_mounts": [{"name": "client-certs", "mount_path": CERTS_DIR, "read_only": True}],
+                        "securityContext": container_security_context(JOB_UID),
+                        "volumeMounts": [{"name": "client-certs", "mountPath": CERTS_DIR, "readOnly": True}],
                     }
                 ],
                 "volumes": [
@@ -325,7 +323,7 @@ def backup_job_spec(sql: str, encrypted: bool, labels: dict[str, str]) -> dict[s
                         "name": "client-certs",
                         # The file names `cockroach --certs-dir` expects; 0400 as in the chart's own pods.
                         "projected": {
-                            "default_mode": 0o400,
+                            "defaultMode": 0o400,
                             "sources": [{"secret": {"name": BACKUP_CLIENT_SECRET, "items": key_items}}],
                         },
                     }

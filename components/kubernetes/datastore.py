@@ -21,14 +21,14 @@ def spread_constraints(members: int, zones: list[str], selector: dict[str, str])
     if members <= 1:
         return []
     common = {
-        "max_skew": 1,
-        "when_unsatisfiable": "DoNotSchedule",
-        "node_taints_policy": "Honor",
-        "label_selector": {"match_labels": selector},
+        "maxSkew": 1,
+        "whenUnsatisfiable": "DoNotSchedule",
+        "nodeTaintsPolicy": "Honor",
+        "labelSelector": {"matchLabels": selector},
     }
     return [
-        {**common, "topology_key": "topology.kubernetes.io/zone", "min_domains": min(len(zones), members)},
-        {**common, "topology_key": "kubernetes.io/hostname"},
+        {**common, "topologyKey": "topology.kubernetes.io/zone", "minDomains": min(len(zones), members)},
+        {**common, "topologyKey": "kubernetes.io/hostname"},
     ]
 
 
@@ -64,15 +64,15 @@ def isolation_policy_spec(client_port: int, peer_ports: list[int]) -> dict[str, 
     Egress stays open: members reach each other, DNS and (CockroachDB) Azure blob storage.
     """
     return {
-        "pod_selector": {},
-        "policy_types": ["Ingress"],
+        "podSelector": {},
+        "policyTypes": ["Ingress"],
         "ingress": [
             {
-                "from": [{"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": SERVER_NAMESPACE}}}],
+                "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": SERVER_NAMESPACE}}}],
                 "ports": [{"protocol": "TCP", "port": client_port}],
             },
             {
-                "from": [{"pod_selector": {}}],
+                "from": [{"podSelector": {}}],
                 "ports": [{"protocol": "TCP", "port": port} for port in peer_ports],
             },
         ],
@@ -139,36 +139,22 @@ def resources(store: Datastore) -> dict[str, dict[str, str]]:
 def pod_security_context(uid: int) -> dict[str, Any]:
     """Typed-args form. fsGroup makes the data volume and the mounted Secrets readable by `uid`."""
     return {
-        "run_as_non_root": True,
-        "run_as_user": uid,
-        "run_as_group": uid,
-        "fs_group": uid,
-        "fs_group_change_policy": "OnRootMismatch",
-        "seccomp_profile": {"type": "RuntimeDefault"},
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": {"type": "RuntimeDefault"},
     }
 
 
 def container_security_context(uid: int) -> dict[str, Any]:
     """Typed-args form of the hardening every container gets."""
     return {
-        "run_as_non_root": True,
-        "run_as_user": uid,
-        "read_only_root_filesystem": True,
-        "allow_privilege_escalation": False,
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
-        "seccomp_profile": {"type": "RuntimeDefault"},
+        "seccompProfile": {"type": "RuntimeDefault"},
     }
-
-
-def camel_keys(value: Any) -> Any:
-    """snake_case keys to the manifest's camelCase, for Helm values built from the typed-args helpers above."""
-    if isinstance(value, dict):
-        return {_camel(k): camel_keys(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [camel_keys(v) for v in value]
-    return value
-
-
-def _camel(key: str) -> str:
-    head, *rest = key.split("_")
-    return head + "".join(part.title() for part in rest)

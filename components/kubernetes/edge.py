@@ -22,10 +22,10 @@ from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
-from pulumi_kubernetes.core.v1 import Namespace
 from pulumi_kubernetes.helm.v3 import Release
 
 from components.kubernetes.contracts import EDGE_NAMESPACE, Backend, CloudBindings
+from components.kubernetes.objects import Namespace
 from infra.config.model import Hosts
 
 KIND_HTTP_NODE_PORT = 30080
@@ -89,7 +89,7 @@ class Edge(pulumi.ComponentResource):
             metadata={"name": EDGE_NAMESPACE, "labels": {**_labels(), **_POD_SECURITY_LABELS}},
             opts=child,
         )
-        ns = namespace.metadata.name
+        ns = namespace.object_name
         crds: list[pulumi.Resource] = []
         if args.enabled:
             # helm.v3.Release, not helm.v4.Chart: the chart's certgen Job, which creates the TLS Secrets between

@@ -22,10 +22,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pulumi
-from pulumi_kubernetes.apps.v1 import StatefulSet
-from pulumi_kubernetes.core.v1 import Namespace, Service
-from pulumi_kubernetes.networking.v1 import NetworkPolicy
-from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
 
 from components.kubernetes.contracts import Endpoint
 from components.kubernetes.datastore import (
@@ -40,6 +36,7 @@ from components.kubernetes.datastore import (
     resources,
     spread_constraints,
 )
+from components.kubernetes.objects import Namespace, NetworkPolicy, PodDisruptionBudget, Service, StatefulSet
 from infra.config.model import Datastore
 
 NAMESPACE = "etcd"
@@ -85,11 +82,11 @@ class EtcdCluster(pulumi.ComponentResource):
         ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(NAMESPACE, "restricted"), opts=child)
 
         def metadata(object_name: str) -> dict[str, Any]:
-            return object_metadata(object_name, ns.metadata.name, NAMESPACE)
+            return object_metadata(object_name, ns.object_name, NAMESPACE)
 
         tls = certificates(
             name,
-            ns.metadata.name,
+            ns.object_name,
             NAMESPACE,
             {
                 "server": certificate_spec(SERVER_SECRET, server_dns_names(), args.ca_issuer),
@@ -101,9 +98,9 @@ class EtcdCluster(pulumi.ComponentResource):
             f"{name}-headless-service",
             metadata=metadata(PEER_SERVICE),
             spec={
-                "cluster_ip": "None",
+                "clusterIP": "None",
                 # Peers must resolve each other before they are ready: readiness needs a quorum.
-                "publish_not_ready_addresses": True,
+                "publishNotReadyAddresses": True,
                 "selector": selector_labels(),
                 "ports": [_service_port("client", CLIENT_PORT), _service_port("peer", PEER_PORT)],
             },
@@ -131,7 +128,7 @@ class EtcdCluster(pulumi.ComponentResource):
                 f"{name}-pdb",
                 metadata=metadata(NAMESPACE),
                 # One voluntary eviction at a time keeps a quorum of 3 (or 5) members.
-                spec={"max_unavailable": 1, "selector": {"match_labels": selector_labels()}},
+                spec={"maxUnavailable": 1, "selector": {"matchLabels": selector_labels()}},
                 opts=child,
             )
         NetworkPolicy(
@@ -211,60 +208,60 @@ def etcd_flags(members: int, storage_gb: int) -> list[str]:
 
 
 def statefulset_spec(image: str, store: Datastore, zones: list[str]) -> dict[str, Any]:
-    """The StatefulSet spec (typed-args form: snake_case keys)."""
+    """The StatefulSet spec, as in a manifest."""
     labels = {**datastore_labels(NAMESPACE), **selector_labels()}
-    probe = {"period_seconds": 10, "timeout_seconds": 5, "failure_threshold": 3}
+    probe = {"periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 3}
     container = {
         "name": "etcd",
         "image": image,
         "command": ["/usr/local/bin/etcd"],
         "args": etcd_flags(store.members, store.storage_gb),
-        "env": [{"name": "POD_NAME", "value_from": {"field_ref": {"field_path": "metadata.name"}}}],
+        "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
         "ports": [
-            {"name": "client", "container_port": CLIENT_PORT, "protocol": "TCP"},
-            {"name": "peer", "container_port": PEER_PORT, "protocol": "TCP"},
-            {"name": "metrics", "container_port": METRICS_PORT, "protocol": "TCP"},
+            {"name": "client", "containerPort": CLIENT_PORT, "protocol": "TCP"},
+            {"name": "peer", "containerPort": PEER_PORT, "protocol": "TCP"},
+            {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
         ],
         # A member that has not yet found its peers is alive but not ready; give first start 5 minutes.
-        "startup_probe": {"http_get": {"path": "/livez", "port": "metrics"}, **probe, "failure_threshold": 30},
-        "liveness_probe": {"http_get": {"path": "/livez", "port": "metrics"}, **probe},
-        "readiness_probe": {"http_get": {"path": "/readyz", "port": "metrics"}, **probe},
+        "startupProbe": {"httpGet": {"path": "/livez", "port": "metrics"}, **probe, "failureThreshold": 30},
+        "livenessProbe": {"httpGet": {"path": "/livez", "port": "metrics"}, **probe},
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": "metrics"}, **probe},
         "resources": resources(store),
-        "security_context": container_security_context(UID),
-        "volume_mounts": [
-            {"name": "data", "mount_path": DATA_DIR},
-            {"name": "server-tls", "mount_path": f"{TLS_DIR}/server", "read_only": True},
-            {"name": "peer-tls", "mount_path": f"{TLS_DIR}/peer", "read_only": True},
+        "securityContext": container_security_context(UID),
+        "volumeMounts": [
+            {"name": "data", "mountPath": DATA_DIR},
+            {"name": "server-tls", "mountPath": f"{TLS_DIR}/server", "readOnly": True},
+            {"name": "peer-tls", "mountPath": f"{TLS_DIR}/peer", "readOnly": True},
         ],
     }
     return {
-        "service_name": PEER_SERVICE,
+        "serviceName": PEER_SERVICE,
         "replicas": store.members,
         # All members must start together: none becomes ready until a quorum exists.
-        "pod_management_policy": "Parallel",
-        "update_strategy": {"type": "RollingUpdate"},
-        "selector": {"match_labels": selector_labels()},
-        "persistent_volume_claim_retention_policy": {"when_deleted": "Retain", "when_scaled": "Retain"},
+        "podManagementPolicy": "Parallel",
+        "updateStrategy": {"type": "RollingUpdate"},
+        "selector": {"matchLabels": selector_labels()},
+        "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
         "template": {
             "metadata": {"labels": labels},
             "spec": {
-                "automount_service_account_token": False,
-                "enable_service_links": False,
-                "security_context": pod_security_context(UID),
-                "topology_spread_constraints": spread_constraints(store.members, zones, selector_labels()),
+                "automountServiceAccountToken": False,
+                "enableServiceLinks": False,
+                "securityContext": pod_security_context(UID),
+                "topologySpreadConstraints": spread_constraints(store.members, zones, selector_labels()),
                 "containers": [container],
                 "volumes": [
-                    {"name": "server-tls", "secret": {"secret_name": SERVER_SECRET, "default_mode": 0o400}},
-                    {"name": "peer-tls", "secret": {"secret_name": PEER_SECRET, "default_mode": 0o400}},
+                    {"name": "server-tls", "secret": {"secretName": SERVER_SECRET, "defaultMode": 0o400}},
+                    {"name": "peer-tls", "secret": {"secretName": PEER_SECRET, "defaultMode": 0o400}},
                 ],
             },
         },
-        "volume_claim_templates": [
+        "volumeClaimTemplates": [
             {
                 "metadata": {"name": "data", "labels": labels},
                 "spec": {
-                    "access_modes": ["ReadWriteOnce"],
-                    "storage_class_name": store.storage_class,
+                    "accessModes": ["ReadWriteOnce"],
+                    "storageClassName": store.storage_class,
                     "resources": {"requests": {"storage": f"{store.storage_gb}Gi"}},
                 },
             }
@@ -273,4 +270,4 @@ def statefulset_spec(image: str, store: Datastore, zones: list[str]) -> dict[str
 
 
 def _service_port(name: str, port: int) -> dict[str, Any]:
-    return {"name": name, "port": port, "target_port": name, "protocol": "TCP"}
+    return {"name": name, "port": port, "targetPort": name, "protocol": "TCP"}

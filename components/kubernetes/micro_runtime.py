@@ -19,12 +19,17 @@ from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
-from pulumi_kubernetes.core.v1 import Namespace, Secret, ServiceAccount
-from pulumi_kubernetes.networking.v1 import NetworkPolicy
-from pulumi_kubernetes.rbac.v1 import ClusterRole, ClusterRoleBinding
 
 from components.kubernetes.contracts import EDGE_NAMESPACE, SERVER_NAMESPACE, USER_NAMESPACE, Backend, Endpoint
 from components.kubernetes.micro_service import MicroService, MicroServiceArgs, selector_labels, standard_labels
+from components.kubernetes.objects import (
+    ClusterRole,
+    ClusterRoleBinding,
+    Namespace,
+    NetworkPolicy,
+    Secret,
+    ServiceAccount,
+)
 
 PLATFORM = "platform"
 CLIENT = "client"
@@ -96,17 +101,17 @@ CLIENT_CERTS: dict[str, ClientCert] = {
 
 RUNTIME_RULES: list[dict[str, Any]] = [
     {
-        "api_groups": [""],
+        "apiGroups": [""],
         "resources": ["pods", "pods/log", "services", "secrets", "namespaces", "resourcequotas"],
         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"],
     },
     {
-        "api_groups": ["apps"],
+        "apiGroups": ["apps"],
         "resources": ["deployments"],
         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
     },
     {
-        "api_groups": ["networking.k8s.io"],
+        "apiGroups": ["networking.k8s.io"],
         "resources": ["networkpolicies"],
         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"],
     },
@@ -175,7 +180,7 @@ class MicroRuntime(pulumi.ComponentResource):
             },
             opts=child,
         )
-        namespace = server.metadata.name
+        namespace = server.object_name
 
         for store, cert in CLIENT_CERTS.items():
             # CockroachDB maps the certificate's CN to the SQL user; etcd and NATS only check the chain.
@@ -200,7 +205,7 @@ class MicroRuntime(pulumi.ComponentResource):
         ServiceAccount(
             f"{name}-runtime-account",
             metadata=_metadata(RUNTIME_ACCOUNT, namespace),
-            automount_service_account_token=True,
+            automountServiceAccountToken=True,
             opts=child,
         )
         ClusterRole(f"{name}-runtime-role", metadata=_metadata(RUNTIME_ACCOUNT), rules=RUNTIME_RULES, opts=child)
@@ -209,7 +214,7 @@ class MicroRuntime(pulumi.ComponentResource):
         ClusterRoleBinding(
             f"{name}-runtime-binding",
             metadata=_metadata(RUNTIME_ACCOUNT),
-            role_ref={"api_group": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": RUNTIME_ACCOUNT},
+            roleRef={"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": RUNTIME_ACCOUNT},
             subjects=[{"kind": "ServiceAccount", "name": RUNTIME_ACCOUNT, "namespace": SERVER_NAMESPACE}],
             opts=child,
         )
@@ -218,7 +223,7 @@ class MicroRuntime(pulumi.ComponentResource):
             Secret(
                 f"{name}-config-key",
                 metadata=_metadata(CONFIG_KEY_SECRET, namespace),
-                string_data={"key": args.config_secret_key},
+                stringData={"key": args.config_secret_key},
                 opts=child,
             )
         volumes, mounts = cert_volumes()
@@ -254,7 +259,7 @@ class MicroRuntime(pulumi.ComponentResource):
         NetworkPolicy(
             f"{name}-default-deny",
             metadata=_metadata("default-deny-ingress", namespace),
-            spec={"pod_selector": {}, "policy_types": ["Ingress"]},
+            spec={"podSelector": {}, "policyTypes": ["Ingress"]},
             opts=child,
         )
         for service, spec in SERVICES.items():
@@ -262,8 +267,8 @@ class MicroRuntime(pulumi.ComponentResource):
                 f"{name}-{service}-ingress",
                 metadata=_metadata(f"micro-{service}-ingress", namespace),
                 spec={
-                    "pod_selector": {"match_labels": selector_labels(service)},
-                    "policy_types": ["Ingress"],
+                    "podSelector": {"matchLabels": selector_labels(service)},
+                    "policyTypes": ["Ingress"],
                     "ingress": [{"from": ingress_peers(service), "ports": [{"protocol": "TCP", "port": spec.port}]}],
                 },
                 opts=child,
@@ -284,7 +289,7 @@ class MicroRuntime(pulumi.ComponentResource):
 def service_env(
     name: str, registry: Endpoint, broker: Endpoint, store: Endpoint, api_host: str, config_key: bool = False
 ) -> list[dict[str, Any]]:
-    """Env of service `name` (typed-args form). Pure: the whole contract between micro and its datastores.
+    """Env of service `name`. Pure: the whole contract between micro and its datastores.
 
     Platform services get the datastore addresses and their client certificates; client services (api, proxy,
     web) only reach the network service, so they get neither, and no MICRO_SERVICE_ADDRESS either (api binds
@@ -350,8 +355,8 @@ def cert_volumes() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     volumes, mounts = [], []
     for store, cert in CLIENT_CERTS.items():
         # 0400: private keys are readable by the owner only (fsGroup makes that the micro user's group).
-        volumes.append({"name": f"{store}-tls", "secret": {"secret_name": cert.secret, "default_mode": 0o400}})
-        mounts.append({"name": f"{store}-tls", "mount_path": cert.mount, "read_only": True})
+        volumes.append({"name": f"{store}-tls", "secret": {"secretName": cert.secret, "defaultMode": 0o400}})
+        mounts.append({"name": f"{store}-tls", "mountPath": cert.mount, "readOnly": True})
     return volumes, mounts
 
 
@@ -393,15 +398,15 @@ def ingress_peers(name: str) -> list[dict[str, Any]]:
     it. api and proxy reach network from inside `server`.
     """
     if name in EDGE_SERVICES:
-        return [{"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": EDGE_NAMESPACE}}}]
-    peers: list[dict[str, Any]] = [{"pod_selector": {}}]
+        return [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": EDGE_NAMESPACE}}}]
+    peers: list[dict[str, Any]] = [{"podSelector": {}}]
     if name == "network":
-        peers.append({"namespace_selector": {"match_labels": USER_NAMESPACE_LABEL}})
+        peers.append({"namespaceSelector": {"matchLabels": USER_NAMESPACE_LABEL}})
     return peers
 
 
 def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
-    return {"name": name, "value_from": {"secret_key_ref": {"name": secret, "key": key}}}
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
 def _metadata(name: str, namespace: pulumi.Input[str] | None = None) -> dict[str, Any]:

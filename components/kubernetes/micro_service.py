@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi_kubernetes.apps.v1 import Deployment
-from pulumi_kubernetes.core.v1 import Service, ServiceAccount
-from pulumi_kubernetes.policy.v1 import PodDisruptionBudget
+
+from components.kubernetes.objects import Deployment, PodDisruptionBudget, Service, ServiceAccount
 
 CONTAINER = "micro"
 RUN_AS = 10001
@@ -47,7 +46,7 @@ class MicroServiceArgs:
     zones: Sequence[str]
     """Zones of the region; spreading over them only matters when there is more than one."""
     env: list[dict[str, Any]] = field(default_factory=list)
-    """Container env in the typed-args form (snake_case keys, e.g. `value_from.secret_key_ref`)."""
+    """Container env, as in a manifest (`valueFrom.secretKeyRef`)."""
     volumes: list[dict[str, Any]] = field(default_factory=list)
     """Extra pod volumes (the /tmp emptyDir is always added)."""
     mounts: list[dict[str, Any]] = field(default_factory=list)
@@ -83,7 +82,7 @@ class MicroService(pulumi.ComponentResource):
         account = args.service_account
         if account is None:
             # Its own identity, with the token switched off on the account as well as on the pod.
-            ServiceAccount(f"{name}-account", metadata=metadata(), automount_service_account_token=False, opts=child)
+            ServiceAccount(f"{name}-account", metadata=metadata(), automountServiceAccountToken=False, opts=child)
             account = full_name
 
         Deployment(
@@ -91,9 +90,9 @@ class MicroService(pulumi.ComponentResource):
             metadata=metadata(),
             spec={
                 "replicas": args.replicas,
-                "selector": {"match_labels": selector_labels(args.name)},
+                "selector": {"matchLabels": selector_labels(args.name)},
                 # Surge first: a rollout never drops below the current ready count.
-                "strategy": {"type": "RollingUpdate", "rolling_update": {"max_surge": 1, "max_unavailable": 0}},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
                 "template": {
                     "metadata": {
                         "labels": labels,
@@ -111,11 +110,11 @@ class MicroService(pulumi.ComponentResource):
         port: dict[str, Any] = {
             "name": args.protocol,
             "port": args.port,
-            "target_port": args.protocol,
+            "targetPort": args.protocol,
             "protocol": "TCP",
         }
         if args.protocol == "grpc":
-            port["app_protocol"] = H2C
+            port["appProtocol"] = H2C
         Service(
             f"{name}-service",
             metadata=metadata(),
@@ -127,10 +126,10 @@ class MicroService(pulumi.ComponentResource):
                 f"{name}-pdb",
                 metadata=metadata(),
                 spec={
-                    "min_available": 1,
-                    "selector": {"match_labels": selector_labels(args.name)},
+                    "minAvailable": 1,
+                    "selector": {"matchLabels": selector_labels(args.name)},
                     # A crash-looping pod must not block node drains: only healthy pods count as protected.
-                    "unhealthy_pod_eviction_policy": "AlwaysAllow",
+                    "unhealthyPodEvictionPolicy": "AlwaysAllow",
                 },
                 opts=child,
             )
@@ -157,21 +156,21 @@ def selector_labels(name: str) -> dict[str, str]:
 
 def pod_spec(args: MicroServiceArgs, account: str) -> dict[str, Any]:
     """The pod: hardened, probed, spread when replicated."""
-    probe = {"tcp_socket": {"port": args.protocol}}
+    probe = {"tcpSocket": {"port": args.protocol}}
     spec: dict[str, Any] = {
-        "service_account_name": account,
-        "automount_service_account_token": args.service_account is not None,
+        "serviceAccountName": account,
+        "automountServiceAccountToken": args.service_account is not None,
         # Service links would inject MICRO_<SERVICE>_PORT=tcp://... for every micro-* Service in the namespace,
         # right inside the MICRO_ env prefix that micro reads its flags from.
-        "enable_service_links": False,
-        "security_context": {
-            "run_as_non_root": True,
-            "run_as_user": RUN_AS,
-            "run_as_group": RUN_AS,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
             # Secret volumes are root-owned; fsGroup adds group read, so 0400 files become 0440 root:10001 and
             # stay readable by this user only.
-            "fs_group": RUN_AS,
-            "seccomp_profile": {"type": "RuntimeDefault"},
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
         },
         "containers": [
             {
@@ -179,34 +178,34 @@ def pod_spec(args: MicroServiceArgs, account: str) -> dict[str, Any]:
                 "image": args.image,
                 # Images are pinned to a release tag (and digest when known), so a node's cached copy is the
                 # right one; Always would only add a registry round trip and a registry outage to every start.
-                "image_pull_policy": "IfNotPresent",
+                "imagePullPolicy": "IfNotPresent",
                 "args": args.args,
                 "env": args.env,
-                "ports": [{"name": args.protocol, "container_port": args.port, "protocol": "TCP"}],
-                "readiness_probe": {**probe, "initial_delay_seconds": 5, "period_seconds": 10},
+                "ports": [{"name": args.protocol, "containerPort": args.port, "protocol": "TCP"}],
+                "readinessProbe": {**probe, "initialDelaySeconds": 5, "periodSeconds": 10},
                 # Generous: two minutes of refused connections before a restart, so a slow datastore
                 # at start-up does not turn into a restart loop.
-                "liveness_probe": {**probe, "initial_delay_seconds": 15, "period_seconds": 20, "failure_threshold": 6},
+                "livenessProbe": {**probe, "initialDelaySeconds": 15, "periodSeconds": 20, "failureThreshold": 6},
                 "resources": {
                     "requests": {"cpu": "100m", "memory": "100Mi"},
                     "limits": {"cpu": "1", "memory": "4Gi"},
                 },
-                "security_context": {
-                    "run_as_non_root": True,
-                    "run_as_user": RUN_AS,
-                    "read_only_root_filesystem": True,
-                    "allow_privilege_escalation": False,
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": RUN_AS,
+                    "readOnlyRootFilesystem": True,
+                    "allowPrivilegeEscalation": False,
                     "capabilities": {"drop": ["ALL"]},
-                    "seccomp_profile": {"type": "RuntimeDefault"},
+                    "seccompProfile": {"type": "RuntimeDefault"},
                 },
-                "volume_mounts": [{"name": "tmp", "mount_path": "/tmp"}, *args.mounts],
+                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *args.mounts],
             }
         ],
         # micro keeps its user directory (~/.micro, HOME=/tmp) here; capped so a leak cannot fill the node.
-        "volumes": [{"name": "tmp", "empty_dir": {"size_limit": "256Mi"}}, *args.volumes],
+        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}, *args.volumes],
     }
     if args.replicas > 1:
-        spec["topology_spread_constraints"] = spread_constraints(args.name, args.zones)
+        spec["topologySpreadConstraints"] = spread_constraints(args.name, args.zones)
     return spec
 
 
@@ -218,19 +217,19 @@ def spread_constraints(name: str, zones: Sequence[str]) -> list[dict[str, Any]]:
     node would make the PodDisruptionBudget meaningless, and the autoscaler adds a node when none is free.
     `pod-template-hash` scopes both to one rollout, so old pods being replaced do not skew the count.
     """
-    selector = {"match_labels": selector_labels(name)}
-    common = {"max_skew": 1, "label_selector": selector, "match_label_keys": ["pod-template-hash"]}
+    selector = {"matchLabels": selector_labels(name)}
+    common = {"maxSkew": 1, "labelSelector": selector, "matchLabelKeys": ["pod-template-hash"]}
     constraints = [
         {
             **common,
-            "topology_key": "kubernetes.io/hostname",
-            "when_unsatisfiable": "DoNotSchedule",
+            "topologyKey": "kubernetes.io/hostname",
+            "whenUnsatisfiable": "DoNotSchedule",
             # Tainted nodes (the AKS system pool) never take these pods; counting them would block scheduling.
-            "node_taints_policy": "Honor",
+            "nodeTaintsPolicy": "Honor",
         }
     ]
     if len(zones) > 1:
         constraints.append(
-            {**common, "topology_key": "topology.kubernetes.io/zone", "when_unsatisfiable": "ScheduleAnyway"}
+            {**common, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway"}
         )
     return constraints

@@ -19,13 +19,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import pulumi
-from pulumi_kubernetes.core.v1 import Namespace
 from pulumi_kubernetes.helm.v4 import Chart, ChartArgs, RepositoryOptsArgs
-from pulumi_kubernetes.networking.v1 import NetworkPolicy
 
 from components.kubernetes.contracts import Endpoint
 from components.kubernetes.datastore import (
-    camel_keys,
     certificate_spec,
     certificates,
     container_security_context,
@@ -36,6 +33,7 @@ from components.kubernetes.datastore import (
     resources,
     spread_constraints,
 )
+from components.kubernetes.objects import Namespace, NetworkPolicy
 from infra.config.model import Datastore
 
 REPOSITORY = "https://nats-io.github.io/k8s/helm/charts/"
@@ -83,7 +81,7 @@ class NatsCluster(pulumi.ComponentResource):
 
         tls = certificates(
             name,
-            ns.metadata.name,
+            ns.object_name,
             NAMESPACE,
             {
                 "server": certificate_spec(SERVER_SECRET, server_dns_names(), args.ca_issuer, ("server auth",)),
@@ -96,7 +94,7 @@ class NatsCluster(pulumi.ComponentResource):
         )
         NetworkPolicy(
             f"{name}-network-policy",
-            metadata=object_metadata(NAMESPACE, ns.metadata.name, NAMESPACE),
+            metadata=object_metadata(NAMESPACE, ns.object_name, NAMESPACE),
             spec=isolation_policy_spec(CLIENT_PORT, [CLUSTER_PORT]),
             opts=child,
         )
@@ -108,7 +106,7 @@ class NatsCluster(pulumi.ComponentResource):
                     version=args.version,
                     repository_opts=RepositoryOptsArgs(repo=REPOSITORY),
                     name=FULLNAME,
-                    namespace=ns.metadata.name,
+                    namespace=ns.object_name,
                     values=nats_values(args.store, args.zones),
                 ),
                 # The pods mount the Secrets cert-manager writes for these Certificates; no data edge says so.
@@ -161,7 +159,7 @@ def tls_values(protocol: str, secret: str) -> dict[str, Any]:
 def nats_values(store: Datastore, zones: list[str]) -> dict[str, Any]:
     """Values for the nats chart 2.x (`config.*` layout, `merge` escape hatches)."""
     clustered = store.members > 1
-    sidecar = {"resources": SIDECAR_RESOURCES, "securityContext": camel_keys(container_security_context(UID))}
+    sidecar = {"resources": SIDECAR_RESOURCES, "securityContext": container_security_context(UID)}
     return {
         "fullnameOverride": FULLNAME,
         "config": {
@@ -189,15 +187,15 @@ def nats_values(store: Datastore, zones: list[str]) -> dict[str, Any]:
         "podTemplate": {
             # The chart turns this map (keyed by topologyKey) into constraints and adds the label selector.
             "topologySpreadConstraints": {
-                constraint["topology_key"]: camel_keys(
-                    {k: v for k, v in constraint.items() if k not in ("topology_key", "label_selector")}
-                )
+                constraint["topologyKey"]: {
+                    k: v for k, v in constraint.items() if k not in ("topologyKey", "labelSelector")
+                }
                 for constraint in spread_constraints(store.members, zones, {})
             },
             "merge": {
                 "spec": {
                     "automountServiceAccountToken": False,
-                    "securityContext": camel_keys(pod_security_context(UID)),
+                    "securityContext": pod_security_context(UID),
                 }
             },
         },
