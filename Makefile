@@ -19,7 +19,7 @@ plan: $(STAMP)
 
 ## test: set up .venv and the tools, then run the whole test suite (offline, then on the real engine)
 test: $(STAMP) tools
-	$(BIN)/ruff check infra components tests policy
+	$(BIN)/ruff check infra components tests policy benchmarks scripts/bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n 2 -m "not engine"
 	PATH="$$(scripts/ensure-pulumi | tail -1):$$PATH" $(BIN)/pytest -q -m engine

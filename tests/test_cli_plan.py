@@ -135,3 +135,23 @@ def test_plan_prints_a_tree_and_counts_for_people() -> None:
     assert "micro-infra:kubernetes:EtcdCluster" in result.stdout
     graph = stack_graph("local", traceable=False)
     assert f"local: {len(graph.registrations)} resources" in result.stdout
+
+
+def test_planning_relaxes_the_garbage_collector_only_while_it_runs() -> None:
+    """The plan raises the GC threshold for its own allocations and restores the caller's, even on failure."""
+    import gc
+
+    from infra.plan.engine import run
+
+    seen: list[tuple[int, int, int]] = []
+    before = gc.get_threshold()
+    run(lambda: seen.append(gc.get_threshold()), "gc")
+    assert seen[0][0] > 10 * before[0]
+    assert gc.get_threshold() == before
+
+    def broken() -> None:
+        raise RuntimeError("program failed")
+
+    with pytest.raises(RuntimeError):
+        run(broken, "gc")
+    assert gc.get_threshold() == before

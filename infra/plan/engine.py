@@ -10,13 +10,15 @@ so tests can follow the wiring (`ip-of-...` in a DNS record proves which IP it p
 from __future__ import annotations
 
 import base64
+import gc
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime.proto import resource_pb2
 from pulumi.runtime.settings import ROOT, get_root_resource
@@ -56,12 +58,32 @@ class Registration:
     def inputs(self) -> dict[str, Any]:
         """Inputs with secrets as "[secret]" and preview-unknowns as "[unknown]"."""
         if self._inputs is None:
-            self._inputs = clean(json_format.MessageToDict(self._object)) if self._object is not None else {}
+            self._inputs = clean(as_python(self._object)) if self._object is not None else {}
         return self._inputs
 
     def raw_inputs(self) -> dict[str, Any]:
         """Inputs with secret values revealed, for tests that follow a secret's path."""
-        return reveal(json_format.MessageToDict(self._object)) if self._object is not None else {}
+        return reveal(as_python(self._object)) if self._object is not None else {}
+
+
+def as_python(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A protobuf Struct as plain Python; 5x faster than json_format.MessageToDict, which dominated --json."""
+    return {key: _value(value) for key, value in struct.fields.items()}
+
+
+def _value(value: struct_pb2.Value) -> Any:
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        return as_python(value.struct_value)
+    if kind == "list_value":
+        return [_value(item) for item in value.list_value.values]
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        return value.number_value
+    if kind == "bool_value":
+        return value.bool_value
+    return None
 
 
 def clean(value: Any) -> Any:
@@ -167,7 +189,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if "::pulumi:pulumi:Stack::" in request.urn:
-            self.stack_outputs = json_format.MessageToDict(request.outputs)
+            self.stack_outputs = as_python(request.outputs)
         return super().RegisterResourceOutputs(request)
 
     def ReadResource(self, request: Any) -> Any:
@@ -260,6 +282,22 @@ def _fast_event_loop() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
 
 
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic GC every 50,000 allocations instead of every 700 while a program plans.
+
+    The SDK allocates dozens of containers per resource (Outputs, futures, tasks) and keeps the graph
+    alive until the end, so at the default threshold every young collection, and each full one,
+    traverses more of it: a 20-region plan spent 45% of its time collecting and grew superlinearly.
+    """
+    previous = gc.get_threshold()
+    gc.set_threshold(50_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
 def run(
     program: Callable[[], None],
     stack: str,
@@ -281,7 +319,8 @@ def run(
         if root is not None:  # set_mocks finished the root stack early; register the exports now
             root.register_outputs(massage(getattr(root, "outputs", {}), []))  # type: ignore[attr-defined]
 
-    _sync_await(run_pulumi_func(body))
+    with _fewer_collections():
+        _sync_await(run_pulumi_func(body))
     regs = monitor.registrations
     stack_urn = next(r.urn for r in regs if r.type == "pulumi:pulumi:Stack")
     for r in regs:
