@@ -8,6 +8,7 @@ import sys
 import typer
 
 from infra.cli import check, diff, engine_cmds, local, plan, promote, render, stack
+from infra.plan.memory import fewer_collections
 
 app = typer.Typer(
     help="micro-infra: plan, preview and run the Micro platform's Pulumi stacks.",
@@ -41,7 +42,8 @@ def main() -> None:
 def run() -> None:
     """Console entry point: bugs report one line (INFRA_DEBUG=1 shows the traceback)."""
     try:
-        app()
+        with fewer_collections():  # a command's plans and documents stay alive until it exits
+            app()
     except Exception as exc:
         if os.environ.get("INFRA_DEBUG"):
             raise

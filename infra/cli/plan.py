@@ -33,13 +33,12 @@ def plan(
     Runs the real program with the stack's real config under Pulumi's mock runtime and shows
     every resource it would create, with secrets masked and deploy-time values unknown.
     """
-    from infra.plan import report
-
     names = [stack] if stack else committed_stacks()
     try:
         graphs = plan_stacks(names)
     except ConfigError as exc:
         fail_config(exc)
+    from infra.plan import report
     if as_json:
         docs = [report.preview_document(g) for g in graphs]
         emit_json(docs[0] if stack else {"stacks": {d["stack"]: d for d in docs}})

@@ -10,10 +10,8 @@ so tests can follow the wiring (`ip-of-...` in a DNS record proves which IP it p
 from __future__ import annotations
 
 import base64
-import gc
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +24,7 @@ from pulumi.runtime.stack import massage, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.plan import computed
+from infra.plan.memory import fewer_collections
 
 PROJECT = "micro-infra"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -282,22 +281,6 @@ def _fast_event_loop() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
 
 
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Run the cyclic GC every 50,000 allocations instead of every 700 while a program plans.
-
-    The SDK allocates dozens of containers per resource (Outputs, futures, tasks) and keeps the graph
-    alive until the end, so at the default threshold every young collection, and each full one,
-    traverses more of it: a 20-region plan spent 45% of its time collecting and grew superlinearly.
-    """
-    previous = gc.get_threshold()
-    gc.set_threshold(50_000, 50, 100)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)
-
-
 def run(
     program: Callable[[], None],
     stack: str,
@@ -319,7 +302,7 @@ def run(
         if root is not None:  # set_mocks finished the root stack early; register the exports now
             root.register_outputs(massage(getattr(root, "outputs", {}), []))  # type: ignore[attr-defined]
 
-    with _fewer_collections():
+    with fewer_collections():
         _sync_await(run_pulumi_func(body))
     regs = monitor.registrations
     stack_urn = next(r.urn for r in regs if r.type == "pulumi:pulumi:Stack")
