@@ -291,6 +291,21 @@ def test_envoy_gateway_chart_is_pinned_release(any_env: tuple[str, Graph]) -> No
         assert chart.urn in resource.dependencies, f"{resource.urn} does not wait for the CRDs in {chart.urn}"
 
 
+def test_crds_come_from_their_own_chart_at_the_same_version(any_env: tuple[str, Graph]) -> None:
+    """Helm never upgrades a chart's crds/; the CRDs chart makes each CRD a resource that follows the version."""
+    name, graph = any_env
+    (release,) = graph.of_type("kubernetes:helm.sh/v3:Release")
+    (crds,) = graph.of_type("kubernetes:helm.sh/v4:Chart")
+    version = environment(name).release.charts.envoy_gateway
+    assert crds.inputs["chart"] == "oci://docker.io/envoyproxy/gateway-crds-helm" and crds.inputs["version"] == version
+    assert crds.inputs["values"]["crds"]["gatewayAPI"]["enabled"] is True
+    assert crds.inputs["values"]["crds"]["envoyGateway"]["enabled"] is True
+    assert release.inputs["skipCrds"] is True and release.inputs["values"]["crds"] == {"enabled": False}
+    assert crds.urn in release.dependencies, "the controller starts only after its CRDs exist"
+    for resource in k8s(graph, GATEWAY) + k8s(graph, ENVOY_PROXY) + routes(graph) + k8s(graph, "GatewayClass"):
+        assert crds.urn in resource.dependencies, f"{resource.urn} does not wait for the CRDs"
+
+
 @pytest.mark.parametrize("env_name", ["local", "staging"])
 def test_disabled_edge_registers_no_chart_but_keeps_the_objects(env_name: str) -> None:
     graph = edge_graph(env_name, enabled=False)

@@ -66,7 +66,7 @@ def test_every_declared_object_gets_one_file_and_helm_is_indexed(stack: str, ren
         expected = f"{number:0{width}d}-{obj['kind']}-{meta.get('namespace', 'cluster')}-{meta['name']}.yaml".lower()
         assert name == expected, "files are <NN>-<kind>-<namespace>-<name>.yaml in plan order"
     charts = sorted(entry["chart"].rsplit("/", 1)[-1] for entry in index["helm"])
-    assert charts == ["cert-manager", "cockroachdb", "gateway-helm", "nats"], charts
+    assert charts == ["cert-manager", "cockroachdb", "gateway-crds-helm", "gateway-helm", "nats"], charts
     assert all(entry["version"] for entry in index["helm"]), "every indexed chart names its version"
     assert not any(f["kind"] in ("Release", "Chart") for f in files.values()), "Helm objects exist only at deploy time"
 

@@ -1,7 +1,7 @@
 """The edge: Envoy Gateway terminating TLS for api, web and proxy and routing to micro's Services.
 
-Deploys the `envoy-gateway-system` namespace, the Envoy Gateway chart (controller plus the Gateway API and
-Envoy Gateway CRDs), the GatewayClass `envoy`, one cert-manager Certificate per endpoint, and Gateways:
+Deploys the `envoy-gateway-system` namespace, the Gateway API and Envoy Gateway CRDs (their own chart), the
+Envoy Gateway chart (the controller), the GatewayClass `envoy`, one cert-manager Certificate per endpoint, and Gateways:
 - cloud: one Gateway per endpoint (api, web, proxy), each with its own EnvoyProxy whose LoadBalancer Service
   takes that endpoint's static public IP, so every host keeps its address across Gateway re-creation;
 - local: one Gateway `edge-local` for all hosts, whose Service is a NodePort on KIND_HTTP_NODE_PORT and
@@ -23,6 +23,7 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 from pulumi_kubernetes.helm.v3 import Release
+from pulumi_kubernetes.helm.v4 import Chart, ChartArgs
 
 from components.kubernetes.contracts import EDGE_NAMESPACE, Backend, CloudBindings
 from components.kubernetes.objects import Namespace
@@ -33,6 +34,8 @@ KIND_HTTP_NODE_PORT = 30080
 KIND_HTTPS_NODE_PORT = 30443
 """Node port of the local Gateway's port 443; templates/kind-config.yaml.j2 maps host port 443 to it."""
 CHART = "oci://docker.io/envoyproxy/gateway-helm"
+CRDS_CHART = "oci://docker.io/envoyproxy/gateway-crds-helm"
+"""Same version as CHART: the Gateway API and Envoy Gateway CRDs that release expects."""
 GATEWAY_CLASS = "envoy"
 CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 GATEWAY_API = "gateway.networking.k8s.io/v1"
@@ -92,10 +95,19 @@ class Edge(pulumi.ComponentResource):
         ns = namespace.object_name
         crds: list[pulumi.Resource] = []
         if args.enabled:
+            # The CRDs come from their own chart, rendered by helm.v4.Chart and applied object by object
+            # (server-side), so each CRD is a Pulumi resource that changes with the version: Helm installs a
+            # chart's crds/ on first install only and never upgrades them. The chart has no hooks to lose.
+            crds.append(
+                Chart(
+                    f"{name}-crds",
+                    ChartArgs(chart=CRDS_CHART, version=args.version, namespace=ns, values=CRDS_VALUES),
+                    child,
+                )
+            )
             # helm.v3.Release, not helm.v4.Chart: the chart's certgen Job, which creates the TLS Secrets between
             # the controller and the Envoy proxies, is a pre-install/pre-upgrade hook, and v4.Chart skips hooks
             # (pulumi-kubernetes#3284), which would leave the controller waiting for a Secret that never comes.
-            # Helm installs the chart's crds/ on first install only; upgrades must apply newer CRDs themselves.
             crds.append(
                 Release(
                     f"{name}-chart",
@@ -104,10 +116,11 @@ class Edge(pulumi.ComponentResource):
                     version=args.version,
                     namespace=ns,
                     create_namespace=False,  # declared above, with labels
+                    skip_crds=True,  # the CRDs chart above owns them
                     values=chart_values(ha),
                     cleanup_on_fail=True,
                     timeout=600,
-                    opts=child,
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=crds[:1]),
                 )
             )
         # depends_on, not data: the CRDs come from the chart, and nothing here reads the release.
@@ -268,9 +281,19 @@ def envoy_proxy_spec(gateway: str, cloud: CloudBindings | None, group: str) -> d
     return {"provider": {"type": "Kubernetes", "kubernetes": kubernetes}}
 
 
+CRDS_VALUES = {
+    "crds": {
+        # The chart's default channel; the controller also serves the experimental routes (TLS, TCP, UDP).
+        "gatewayAPI": {"enabled": True, "channel": "experimental"},
+        "envoyGateway": {"enabled": True},
+    }
+}
+
+
 def chart_values(ha: bool) -> dict[str, Any]:
     """The controller: two replicas spread over zones in cloud (it elects a leader), one in local."""
     return {
+        "crds": {"enabled": False},  # from CRDS_CHART
         "config": {"envoyGateway": {"gateway": {"controllerName": CONTROLLER}}},
         "deployment": {
             "replicas": 2 if ha else 1,

@@ -39,6 +39,7 @@ def plan(
     except ConfigError as exc:
         fail_config(exc)
     from infra.plan import report
+
     if as_json:
         docs = [report.preview_document(g) for g in graphs]
         emit_json(docs[0] if stack else {"stacks": {d["stack"]: d for d in docs}})
