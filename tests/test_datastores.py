@@ -385,7 +385,9 @@ SCHEDULE = Backup(schedule="@hourly", full_schedule="@daily", retention_days=30)
 
 def test_backup_sql_targets_the_container_and_encrypts_only_with_a_passphrase() -> None:
     plain = cockroach.backup_schedule_sql("acct", "ctr", SCHEDULE, encrypted=False)
-    assert plain.startswith("CREATE SCHEDULE IF NOT EXISTS micro_backups FOR BACKUP INTO ")
+    drop, create = plain.split("; ", 1)
+    assert drop == "DROP SCHEDULES WITH x AS (SHOW SCHEDULES) SELECT id FROM x WHERE label = 'micro_backups'"
+    assert create.startswith("CREATE SCHEDULE micro_backups FOR BACKUP INTO "), "re-created, so changes converge"
     assert "'azure-blob://ctr?AZURE_ACCOUNT_NAME=acct&AUTH=implicit'" in plain
     assert "RECURRING '@hourly' FULL BACKUP '@daily'" in plain
     assert "first_run = 'now'" in plain and "ignore_existing_backups" in plain
@@ -413,6 +415,7 @@ def test_backup_job_runs_the_schedule_sql_for_the_cloud_bindings(env_name: str) 
     assert volume["projected"]["sources"][0]["secret"]["name"] == cockroach.BACKUP_CLIENT_SECRET
     waits_for = {graph.by_urn(urn).type.split(":")[-1] for urn in job.dependencies}
     assert {"Release", "Certificate", "Secret"} <= waits_for, f"{job.name} must wait for release, cert, passphrase"
+    assert job.delete_before_replace, "a changed schedule replaces the Job under the same name"
 
 
 def test_unencrypted_backups_have_no_passphrase_anywhere() -> None:

@@ -182,7 +182,9 @@ class CockroachCluster(pulumi.ComponentResource):
             },
             spec=sql.apply(lambda statement: backup_job_spec(statement, encrypted, labels)),
             # The schedule needs a running, initialised cluster and the certificate's Secret; neither is a data edge.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+            # A Job's template is immutable: a new statement replaces the Job, which keeps its name, so the old
+            # one goes first.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends, delete_before_replace=True),
         )
 
 
@@ -255,15 +257,18 @@ def backup_location(account: str, container: str) -> str:
 
 
 def backup_schedule_sql(account: str, container: str, backup: Backup, encrypted: bool) -> str:
-    """An idempotent CREATE SCHEDULE for full-cluster backups.
+    """Replace the full-cluster backup schedule with the environment's: drop it (with its incremental
+    schedule), then create it again.
 
-    IF NOT EXISTS makes reruns harmless, but also means a changed cadence does not reach an existing
-    schedule: change it with ALTER BACKUP SCHEDULE. With `encrypted`, the passphrase is read from the
-    shell variable PASSPHRASE_SQL (already SQL-quoted), never written here.
+    The Job that runs this is replaced whenever the statement changes, so a new cadence, container or
+    passphrase reaches the cluster; a rerun is harmless (nothing to drop, the same schedule created).
+    `first_run = 'now'` starts the new chain with a full backup at once. With `encrypted`, the passphrase
+    is read from the shell variable PASSPHRASE_SQL (already SQL-quoted), never written here.
     """
     options = " WITH encryption_passphrase = '${PASSPHRASE_SQL}'" if encrypted else ""
     return (
-        f"CREATE SCHEDULE IF NOT EXISTS {SCHEDULE_LABEL} FOR BACKUP INTO '{backup_location(account, container)}'"
+        f"DROP SCHEDULES WITH x AS (SHOW SCHEDULES) SELECT id FROM x WHERE label = '{SCHEDULE_LABEL}'; "
+        f"CREATE SCHEDULE {SCHEDULE_LABEL} FOR BACKUP INTO '{backup_location(account, container)}'"
         f"{options} RECURRING '{backup.schedule}' FULL BACKUP '{backup.full_schedule}'"
         " WITH SCHEDULE OPTIONS first_run = 'now', ignore_existing_backups;"
     )

@@ -48,6 +48,7 @@ class Registration:
     custom: bool
     protect: bool
     retain_on_delete: bool
+    delete_before_replace: bool
     provider: str
     dependencies: list[str]
     _object: Any = field(repr=False)
@@ -179,6 +180,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 custom=bool(request.custom),
                 protect=bool(request.protect),
                 retain_on_delete=bool(request.retainOnDelete),
+                delete_before_replace=bool(request.deleteBeforeReplace),
                 provider=request.provider,
                 dependencies=list(request.dependencies),
                 _object=request.object if request.type != "pulumi:pulumi:Stack" else None,
@@ -202,6 +204,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 custom=True,
                 protect=False,
                 retain_on_delete=False,
+                delete_before_replace=False,
                 provider=request.provider,
                 dependencies=list(request.dependencies),
                 _object=request.properties,
