@@ -176,3 +176,39 @@ def test_help_names_every_flag() -> None:
     assert result.exit_code == 0
     for flag in ("--env", "--cloud", "--region", "--json", "--yes", "[required]"):
         assert flag in result.stdout, flag
+
+
+def _list(root: Path, *args: str) -> Result:
+    return runner.invoke(app, ["stack", "list", *args], env={"MICRO_INFRA_ROOT": str(root)})
+
+
+# CI deploys region stacks after their primary from this listing, so it must be exact and fail loudly.
+def test_stack_list_finds_region_stacks_for_ci(root: Path) -> None:
+    assert _new(root, "--env", "staging", "--cloud", "azure", "--region", "westeurope", "--yes").exit_code == 0
+    every = json.loads(_list(root, "--json").stdout)
+    assert [s["stack"] for s in every] == ["local", "staging", "platform", "staging-westeurope"]
+    regional = json.loads(_list(root, "--env", "staging", "--regional", "--json").stdout)
+    assert regional == [
+        {
+            "stack": "staging-westeurope",
+            "environment": "staging",
+            "cloud": "azure",
+            "regions": ["westeurope"],
+            "zonesStack": "staging",
+        }
+    ]
+    assert [s["stack"] for s in json.loads(_list(root, "--env", "staging", "--primary", "--json").stdout)] == [
+        "staging"
+    ]
+    assert json.loads(_list(root, "--env", "platform", "--regional", "--json").stdout) == []
+    table = _list(root, "--env", "staging")
+    assert table.exit_code == 0 and "staging-westeurope" in table.stdout and "westeurope" in table.stdout
+
+
+def test_stack_list_bad_input_exits_2(root: Path) -> None:
+    unknown = _list(root, "--env", "nosuch")
+    assert unknown.exit_code == 2 and "--env: no stack uses environment 'nosuch'" in unknown.output
+    (root / "stacks/Pulumi.broken.yaml").write_text("config:\n  micro-infra:environment: 12\n")
+    broken = _list(root, "--json")
+    assert broken.exit_code == 2 and "stacks/Pulumi.broken.yaml" in broken.output, broken.output
+    assert "Traceback" not in broken.output and "[" not in broken.stdout, "no partial listing"

@@ -104,6 +104,37 @@ def test_deploy_staging_workflow() -> None:
     assert step["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
 
 
+def _region_jobs(data: dict, env: str, after: str) -> tuple[dict, dict]:
+    """The listing job and the matrix that deploys each region stack of `env` after the `after` job."""
+    regions, up = data["jobs"]["regions"], data["jobs"]["up-regions"]
+    assert regions["needs"] == after, "region stacks read the primary's zones: the primary goes first"
+    listing = next(s["run"] for s in _steps(regions) if s.get("id") == "list")
+    assert f"infra stack list --env {env} --regional --json" in listing
+    assert up["needs"] == "regions" and up["if"] == "needs.regions.outputs.stacks != '[]'"
+    assert up["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.regions.outputs.stacks) }}"
+    assert up["strategy"]["fail-fast"] is False
+    assert up["concurrency"] == {"group": "pulumi-${{ matrix.stack }}", "cancel-in-progress": False}
+    assert up["environment"] == env and up["permissions"] == {"contents": "read", "id-token": "write"}
+    assert _pulumi(up, "up")["stack-name"] == "${{ matrix.stack }}"
+    return regions, up
+
+
+def test_deploy_staging_deploys_its_region_stacks_after_it() -> None:
+    _, up = _region_jobs(_load("deploy-staging.yml"), "staging", after="up")
+    step = next(s for s in _uses(up, "pulumi/actions") if s["with"].get("command") == "up")
+    assert step["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.PULUMI_CONFIG_PASSPHRASE }}"
+
+
+def test_promote_deploys_platform_region_stacks_with_the_promoted_pins() -> None:
+    _, up = _region_jobs(_load("promote.yml"), "platform", after="promote")
+    steps = _steps(up)
+    download = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/download-artifact"))
+    assert steps[download]["with"] == {"name": "platform-environment", "path": "environments"}
+    commands = [s.get("with", {}).get("command") for s in steps]
+    assert download < commands.index("up") < commands.index("preview"), "promoted pins, then up, then converged"
+    assert _pulumi(up, "preview")["expect-no-changes"] is True
+
+
 # Platform changes only after a human approves, with staging's pins, and must converge.
 def test_promote_workflow() -> None:
     data = _load("promote.yml")

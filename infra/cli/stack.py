@@ -68,6 +68,68 @@ def new(
     out.print(report.count_table(graph))
 
 
+@app.command("list")
+def list_stacks(
+    env: Annotated[str | None, typer.Option("--env", help="Only the stacks of this environment.")] = None,
+    regional: Annotated[
+        bool | None,
+        typer.Option("--regional/--primary", help="Only region stacks (zones from another stack), or only the rest."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print [{stack, environment, cloud, regions, zonesStack}].")
+    ] = False,
+) -> None:
+    """List the stacks with their environment, cloud, regions and the stack owning their DNS zones.
+
+    Every stack file is loaded and validated, so a broken one fails the listing (exit 2) instead of
+    dropping out of a CI matrix. CI deploys region stacks after their primary: `--env staging --regional`.
+    """
+    from infra.cli.common import committed_stacks
+    from infra.config.loader import load_stack
+
+    try:
+        loaded = [load_stack(name) for name in committed_stacks()]
+    except ConfigError as exc:
+        fail_config(exc)
+    known = sorted({s.settings.environment for s in loaded})
+    if env is not None and env not in known:
+        fail(f"--env: no stack uses environment {env!r}; environments with stacks: {', '.join(known)}")
+    selected = [
+        s
+        for s in loaded
+        if (env is None or s.settings.environment == env)
+        and (regional is None or (s.settings.zones_stack is not None) == regional)
+    ]
+    if as_json:
+        emit_json(
+            [
+                {
+                    "stack": s.name,
+                    "environment": s.settings.environment,
+                    "cloud": s.environment.cloud.value,
+                    "regions": _regions(s),
+                    "zonesStack": s.settings.zones_stack,
+                }
+                for s in selected
+            ]
+        )
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(selected)} stacks")
+    for column in ("stack", "environment", "cloud", "regions", "zones from"):
+        table.add_column(column)
+    for s in selected:
+        regions = ", ".join(_regions(s))
+        table.add_row(s.name, s.settings.environment, s.environment.cloud.value, regions, s.settings.zones_stack or "")
+    out.print(table)
+
+
+def _regions(stack: Stack) -> list[str]:
+    """The regions this stack builds: its own list, else all of its environment's."""
+    return stack.settings.regions or [r.name for r in stack.environment.regions]
+
+
 def _confirmed(question: str) -> bool:
     try:
         return typer.confirm(question, default=False, err=True)
