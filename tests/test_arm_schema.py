@@ -87,3 +87,14 @@ def test_the_check_catches_a_misspelt_nested_key() -> None:
         "c.aadProfile.tenantId",
         "c.agentPoolProfiles[0].osSku",
     ]
+
+
+@pytest.mark.parametrize("stack", ["local", *AZURE_STACKS])
+def test_every_resource_asks_for_the_pinned_provider_plugin(stack: str) -> None:
+    """Without a version the engine would use whichever plugin happens to be installed."""
+    kubernetes = version("pulumi-kubernetes")
+    for r in stack_graph(stack).registrations:
+        if r.type.startswith("azure-native:"):
+            assert r.version == PROVIDER_VERSION, r.urn
+        elif r.type.startswith("kubernetes:") or r.type == "pulumi:providers:kubernetes":
+            assert r.version == kubernetes, r.urn

@@ -50,6 +50,8 @@ class Registration:
     retain_on_delete: bool
     delete_before_replace: bool
     provider: str
+    version: str
+    """The provider plugin version the registration asks for ("" for components and the stack)."""
     dependencies: list[str]
     _object: Any = field(repr=False)
     _inputs: dict[str, Any] | None = field(default=None, repr=False)
@@ -182,6 +184,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 retain_on_delete=bool(request.retainOnDelete),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 provider=request.provider,
+                version=request.version,
                 dependencies=list(request.dependencies),
                 _object=request.object if request.type != "pulumi:pulumi:Stack" else None,
             )
@@ -206,6 +209,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 retain_on_delete=False,
                 delete_before_replace=False,
                 provider=request.provider,
+                version=request.version,
                 dependencies=list(request.dependencies),
                 _object=request.properties,
             )
