@@ -4,7 +4,7 @@ The kubernetes provider receives what pulumi_kubernetes' typed classes would sen
 token `kubernetes:<group>/<version>:<Kind>`, apiVersion, kind, metadata and the kind's
 fields, with the SDK's provider version. Fields are written as Kubernetes writes them
 (camelCase, as in a manifest). The typed classes are not used because importing the six API
-groups below costs 0.27 s, a fifth of a plan (core/v1 alone defines 600 input types), and
+groups below costs 0.27 s, a quarter of a platform plan (core/v1 alone defines 600 input types), and
 because their Python types check nothing at run time anyway: every object here is validated
 against the Kubernetes JSON schemas of the target version instead (tests, strict).
 """
