@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
 import typer
 
 from infra.cli import check, diff, engine_cmds, local, plan, promote, render, stack
-from infra.plan.memory import fewer_collections
+from infra.plan.memory import relax_collections
 
 app = typer.Typer(
     help="micro-infra: plan, preview and run the Micro platform's Pulumi stacks.",
@@ -40,15 +41,40 @@ def main() -> None:
 
 
 def run() -> None:
-    """Console entry point: bugs report one line (INFRA_DEBUG=1 shows the traceback)."""
+    """Console entry point: bugs report one line (INFRA_DEBUG=1 shows the traceback).
+
+    Exits without the interpreter's teardown, which would free every object the command built, one
+    by one (a second after planning 20 regions), once the output is flushed: mypy's fast exit.
+    """
+    relax_collections()  # a command's plans and documents stay alive until it exits
+    code = _main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BrokenPipeError, ValueError):  # the reader went away, or the stream closed
+            stream.flush()
+    os._exit(code)
+
+
+def _main() -> int:
     try:
-        with fewer_collections():  # a command's plans and documents stay alive until it exits
-            app()
+        app()
+    except SystemExit as exc:
+        return _exit_code(exc.code)
     except Exception as exc:
         if os.environ.get("INFRA_DEBUG"):
             raise
         sys.stderr.write(f"infra: internal error: {type(exc).__name__}: {exc} (INFRA_DEBUG=1 for details)\n")
-        sys.exit(1)
+        return 1
+    return 0
+
+
+def _exit_code(code: object) -> int:
+    """sys.exit's argument as a process status: None is success, a message is printed and fails."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    sys.stderr.write(f"{code}\n")
+    return 1
 
 
 if __name__ == "__main__":
