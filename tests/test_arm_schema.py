@@ -98,3 +98,25 @@ def test_every_resource_asks_for_the_pinned_provider_plugin(stack: str) -> None:
             assert r.version == PROVIDER_VERSION, r.urn
         elif r.type.startswith("kubernetes:") or r.type == "pulumi:providers:kubernetes":
             assert r.version == kubernetes, r.urn
+
+
+def test_arm_resource_reads_only_declared_outputs_and_only_azure_types() -> None:
+    from components.azure.arm import ArmResource
+
+    from .conftest import component_graph
+
+    seen: dict[str, object] = {}
+
+    def build() -> None:
+        ip = ArmResource("ip", "azure-native:network:PublicIPAddress", {"location": "uksouth"}, reads=["ipAddress"])
+        seen["declared"] = ip.output("ipAddress")
+        with pytest.raises(KeyError, match="declare it in `reads`"):
+            ip.output("resourceGuid")
+        with pytest.raises(ValueError, match="not an azure-native type token"):
+            ArmResource("ns", "kubernetes:core/v1:Namespace", {})
+
+    graph = component_graph(build)
+    assert isinstance(seen["declared"], pulumi.Output)
+    (ip,) = graph.of_type("azure-native:network:PublicIPAddress")
+    assert ip.inputs == {"location": "uksouth"}, "declared outputs are not sent as inputs"
+    assert ip.version == PROVIDER_VERSION

@@ -163,7 +163,9 @@ def test_the_console_script_flushes_everything_before_its_fast_exit() -> None:
     done = subprocess.run([infra, "plan", "--stack", "local", "--json"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)["steps"]) == len(stack_graph("local").registrations)
-    head = subprocess.run(f"'{infra}' plan --stack local --json | head -c 10", shell=True, capture_output=True, text=True)
+    head = subprocess.run(
+        f"'{infra}' plan --stack local --json | head -c 10", shell=True, capture_output=True, text=True
+    )
     assert head.stdout == '{\n  "stack' and "Traceback" not in head.stderr, head.stderr
     bad = subprocess.run([infra, "plan", "--stack", "nosuch"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.startswith("stacks/Pulumi.nosuch.yaml: no such stack")

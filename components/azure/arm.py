@@ -47,7 +47,7 @@ class ArmResource(pulumi.CustomResource):
 
     def output(self, key: str) -> pulumi.Output[Any]:
         """The provider's value of `key` (camelCase, as in the registry): `name`, or one of `reads`."""
-        value = self.__dict__.get(key)
+        value = getattr(self, key, None)  # the SDK sets an Output attribute for every property it was given
         if not isinstance(value, pulumi.Output):
             raise KeyError(f"{key!r} is not an output of this resource; declare it in `reads`")
         return value
