@@ -20,6 +20,7 @@ plan: $(STAMP)
 ## test: set up .venv and the tools, then run the whole test suite (offline, then on the real engine)
 test: $(STAMP) tools
 	$(BIN)/ruff check infra components tests policy benchmarks scripts/bench
+	$(BIN)/ruff format --check infra components tests policy benchmarks scripts/bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q -n 2 -m "not engine"
 	PATH="$$(scripts/ensure-pulumi | tail -1):$$PATH" $(BIN)/pytest -q -m engine
@@ -32,8 +33,8 @@ tools:
 	scripts/ensure-actionlint >/dev/null
 
 lint: $(STAMP)
-	$(BIN)/ruff check infra components tests
-	$(BIN)/ruff format --check infra components tests
+	$(BIN)/ruff check infra components tests policy benchmarks scripts/bench
+	$(BIN)/ruff format --check infra components tests policy benchmarks scripts/bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
