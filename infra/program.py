@@ -23,9 +23,8 @@ def program_for(stack: Stack) -> Callable[[], None]:
     """The program of `stack`, ready for the real engine or the mock runtime."""
 
     def program() -> None:
-        settings = stack.settings
         env = stack.environment
-        regions = [r for r in env.regions if settings.regions is None or r.name in settings.regions]
+        regions = stack.regions
         config = pulumi.Config()
         secrets = _Secrets(config.get_secret("backupPassphrase"), config.get_secret("configSecretKey"))
         if env.cloud is Cloud.kind:

@@ -107,7 +107,7 @@ def list_stacks(
                     "stack": s.name,
                     "environment": s.settings.environment,
                     "cloud": s.environment.cloud.value,
-                    "regions": _regions(s),
+                    "regions": [r.name for r in s.regions],
                     "zonesStack": s.settings.zones_stack,
                 }
                 for s in selected
@@ -120,14 +120,9 @@ def list_stacks(
     for column in ("stack", "environment", "cloud", "regions", "zones from"):
         table.add_column(column)
     for s in selected:
-        regions = ", ".join(_regions(s))
+        regions = ", ".join(r.name for r in s.regions)
         table.add_row(s.name, s.settings.environment, s.environment.cloud.value, regions, s.settings.zones_stack or "")
     out.print(table)
-
-
-def _regions(stack: Stack) -> list[str]:
-    """The regions this stack builds: its own list, else all of its environment's."""
-    return stack.settings.regions or [r.name for r in stack.environment.regions]
 
 
 def _confirmed(question: str) -> bool:

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from infra.config.errors import ConfigError, Problem, from_validation
-from infra.config.model import Environment
+from infra.config.model import Environment, Region
 
 MAX_BYTES = 256 * 1024
 PROJECT = "micro-infra"
@@ -120,6 +120,12 @@ class Stack:
     environment: Environment
     config: dict[str, Any]
     """Every config key of the stack file, as Pulumi config (`project:key` → raw YAML value)."""
+
+    @property
+    def regions(self) -> list[Region]:
+        """The environment's regions this stack builds, in the environment's order."""
+        chosen = self.settings.regions
+        return [r for r in self.environment.regions if chosen is None or r.name in chosen]
 
 
 def stack_file(stack: str, root: Path | None = None) -> Path:

@@ -95,7 +95,7 @@ def prepare(env: str, cloud: str, region: str, root: Path) -> NewStack:
     if not stack_file(env, root).exists():
         raise FlagError(f"--env: {env} has no primary stack (stacks/Pulumi.{env}.yaml) to own its DNS zones")
     primary = load_stack(env, root)
-    built = primary.settings.regions or [r.name for r in environment.regions]
+    built = [r.name for r in primary.regions]
     if region in built:
         raise FlagError(
             f"--region: {region} is already built by stack {env}; a region stack adds a region "
