@@ -26,7 +26,7 @@ def program_for(stack: Stack) -> Callable[[], None]:
         env = stack.environment
         regions = stack.regions
         config = pulumi.Config()
-        secrets = _Secrets(config.get_secret("backupPassphrase"), config.get_secret("configSecretKey"))
+        secrets = _Secrets(config.get_secret("backupPassphrase"))
         if env.cloud is Cloud.kind:
             _local(env, regions[0], stack, secrets)
         else:
@@ -40,7 +40,6 @@ class _Secrets:
     """Secure stack values; None when the stack does not set them."""
 
     backup_passphrase: pulumi.Output[str] | None
-    config_secret_key: pulumi.Output[str] | None
 
 
 def _local(env: Environment, region: Region, stack: Stack, secrets: _Secrets) -> None:
@@ -60,7 +59,6 @@ def _local(env: Environment, region: Region, stack: Stack, secrets: _Secrets) ->
             cloud=None,
             helm_releases=settings.helm_releases,
             backup_passphrase=secrets.backup_passphrase,
-            config_secret_key=secrets.config_secret_key,
         ),
         pulumi.ResourceOptions(provider=provider),
     )
@@ -96,7 +94,6 @@ def _azure(env: Environment, regions: list[Region], stack: Stack, secrets: _Secr
                 cloud=azure.bindings,
                 helm_releases=settings.helm_releases,
                 backup_passphrase=secrets.backup_passphrase,
-                config_secret_key=secrets.config_secret_key,
             ),
             pulumi.ResourceOptions(provider=azure.kubernetes_provider),
         )

@@ -16,6 +16,7 @@ KINDS = [
     (objects.Secret, "kubernetes:core/v1:Secret"),
     (objects.Service, "kubernetes:core/v1:Service"),
     (objects.ServiceAccount, "kubernetes:core/v1:ServiceAccount"),
+    (objects.PersistentVolumeClaim, "kubernetes:core/v1:PersistentVolumeClaim"),
     (objects.Deployment, "kubernetes:apps/v1:Deployment"),
     (objects.StatefulSet, "kubernetes:apps/v1:StatefulSet"),
     (objects.Job, "kubernetes:batch/v1:Job"),

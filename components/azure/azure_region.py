@@ -48,7 +48,8 @@ class AzureRegion(pulumi.ComponentResource):
     def __init__(self, name: str, args: AzureRegionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("micro-infra:azure:AzureRegion", name, None, opts)
         env, region = args.environment, args.region
-        assert region.cluster is not None and env.datastores.cockroach.backup is not None  # the model guarantees it
+        # The model guarantees all three for Azure environments.
+        assert region.cluster is not None and env.datastores is not None and env.datastores.cockroach.backup
         child = pulumi.ResourceOptions(parent=self)
         client = client_config()
         subscription_id, tenant_id = client["subscriptionId"], client["tenantId"]

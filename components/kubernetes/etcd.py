@@ -5,6 +5,10 @@ Deploys, in namespace `etcd`: a StatefulSet of `members` voters, a headless peer
 internal CA, a PodDisruptionBudget when there is a quorum to protect, and a NetworkPolicy that
 admits clients from `server` only.
 
+Clients: micro v2 cannot speak TLS to etcd, so etcd's client listener is plaintext on the pod's
+loopback only, and the pod's network-facing client port is a ghostunnel server that demands a
+client certificate with CN `micro` (see tunnel.py). Peers keep etcd's own mutual TLS.
+
 No chart: Bitnami's etcd chart is the only maintained one, and Bitnami froze its versioned images
 on 2025-08-28 (moved to docker.io/bitnamilegacy, no further updates; bitnami/charts#35164). The
 upstream image (gcr.io/etcd-development/etcd) with a StatefulSet written here is smaller than the
@@ -23,6 +27,7 @@ from typing import Any
 
 import pulumi
 
+from components.kubernetes import tunnel
 from components.kubernetes.contracts import Endpoint
 from components.kubernetes.datastore import (
     certificate_spec,
@@ -46,6 +51,8 @@ CLIENT_PORT = 2379
 PEER_PORT = 2380
 METRICS_PORT = 2381
 """Plain-HTTP listener for /metrics, /livez and /readyz, so probes need no client certificate."""
+TUNNEL_STATUS_PORT = 9101
+"""The client tunnel's /_status, probed by the kubelet."""
 SERVER_SECRET = "etcd-server-tls"
 PEER_SECRET = "etcd-peer-tls"
 CLUSTER_TOKEN = "micro-etcd"
@@ -138,10 +145,18 @@ class EtcdCluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        self.endpoint = Endpoint(
-            host=f"{CLIENT_SERVICE}.{NAMESPACE}.svc.cluster.local", port=CLIENT_PORT, namespace=NAMESPACE
-        )
+        self.endpoint = endpoint()
         self.register_outputs({"endpoint": asdict(self.endpoint)})
+
+
+def endpoint() -> Endpoint:
+    """The client Service, behind the ghostunnel server: mutual TLS, CN `micro`."""
+    return Endpoint(host=f"{CLIENT_SERVICE}.{NAMESPACE}.svc.cluster.local", port=CLIENT_PORT, namespace=NAMESPACE)
+
+
+def client_tunnel() -> tunnel.Tunnel:
+    """The server end of micro's registry tunnel, with etcd's server certificate."""
+    return tunnel.Tunnel("registry", CLIENT_PORT, endpoint().host, SERVER_SECRET, TUNNEL_STATUS_PORT)
 
 
 def selector_labels() -> dict[str, str]:
@@ -179,7 +194,7 @@ def quota_backend_bytes(storage_gb: int) -> int:
 
 def etcd_flags(members: int, storage_gb: int) -> list[str]:
     """The etcd command line; `$(POD_NAME)` is expanded by the kubelet from the pod's own name."""
-    server, peer = f"{TLS_DIR}/server", f"{TLS_DIR}/peer"
+    peer = f"{TLS_DIR}/peer"
     initial_cluster = ",".join(f"{m}=https://{peer_host(m)}:{PEER_PORT}" for m in member_names(members))
     return [
         "--name=$(POD_NAME)",
@@ -188,14 +203,11 @@ def etcd_flags(members: int, storage_gb: int) -> list[str]:
         # Read only when the data directory is empty; a restarted member rejoins from its WAL.
         "--initial-cluster-state=new",
         f"--initial-cluster-token={CLUSTER_TOKEN}",
-        f"--listen-client-urls=https://0.0.0.0:{CLIENT_PORT}",
+        # Loopback only: the tunnel in front of it is the pod's client listener (mutual TLS on the pod IP).
+        f"--listen-client-urls=http://127.0.0.1:{CLIENT_PORT}",
         f"--advertise-client-urls=https://{peer_host('$(POD_NAME)')}:{CLIENT_PORT}",
         f"--listen-peer-urls=https://0.0.0.0:{PEER_PORT}",
         f"--initial-advertise-peer-urls=https://{peer_host('$(POD_NAME)')}:{PEER_PORT}",
-        "--client-cert-auth=true",
-        f"--trusted-ca-file={server}/ca.crt",
-        f"--cert-file={server}/tls.crt",
-        f"--key-file={server}/tls.key",
         "--peer-client-cert-auth=true",
         f"--peer-trusted-ca-file={peer}/ca.crt",
         f"--peer-cert-file={peer}/tls.crt",
@@ -230,7 +242,6 @@ def statefulset_spec(image: str, store: Datastore, zones: list[str]) -> dict[str
         "securityContext": container_security_context(UID),
         "volumeMounts": [
             {"name": "data", "mountPath": DATA_DIR},
-            {"name": "server-tls", "mountPath": f"{TLS_DIR}/server", "readOnly": True},
             {"name": "peer-tls", "mountPath": f"{TLS_DIR}/peer", "readOnly": True},
         ],
     }
@@ -249,9 +260,9 @@ def statefulset_spec(image: str, store: Datastore, zones: list[str]) -> dict[str
                 "enableServiceLinks": False,
                 "securityContext": pod_security_context(UID),
                 "topologySpreadConstraints": spread_constraints(store.members, zones, selector_labels()),
-                "containers": [container],
+                "containers": [container, tunnel.server_container(client_tunnel(), UID)],
                 "volumes": [
-                    {"name": "server-tls", "secret": {"secretName": SERVER_SECRET, "defaultMode": 0o400}},
+                    tunnel.certificate_volume(client_tunnel()),
                     {"name": "peer-tls", "secret": {"secretName": PEER_SECRET, "defaultMode": 0o400}},
                 ],
             },

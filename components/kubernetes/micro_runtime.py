@@ -1,151 +1,78 @@
-"""The micro server: its core services, the edge-facing api, web and proxy, and what they need to run.
+"""micro v2.9.3 on etcd, NATS and CockroachDB: one Deployment per core service, as micro ran it in May 2020.
 
-Deploys the `server` namespace (core services, Pod Security `restricted`) and the `micro` namespace (user
-services, `baseline`); one MicroService per entry of SERVICES; client certificates for etcd, NATS and CockroachDB
-and the JWT keypair, all issued by the internal CA; the runtime's ServiceAccount and ClusterRole; and
-NetworkPolicies that deny ingress to `server` except from `server` itself and, for api/web/proxy, from the edge.
+Deploys the `server` namespace (Pod Security `restricted`); one MicroService per row of `micro_v2.SERVICES`, wired
+exactly as that row says; client certificates for the datastore tunnels and CockroachDB and the JWT keypair, all
+from the internal CA; the runtime's ServiceAccount and ClusterRole; ExternalName Services in `default` for the
+addresses the runtime's `platform` profile gives user services; and NetworkPolicies that deny ingress to `server`
+except from `server`, from user services (core services only) and, for api/web/proxy, from the edge.
 
-Expects: the internal CA ClusterIssuer and the datastores' Endpoints (their NetworkPolicies admit `server`, and
-their server certificates name the Endpoint hosts, which `sslmode=verify-full` checks). Leaves out: a blob store
-(the platform profile's runtime and store read MICRO_BLOB_STORE_*), tracing, Prometheus (pods carry scrape
-annotations, but no policy admits a scraper yet) and MICRO_CONFIG_SECRET_KEY (see `service_env`).
+Expects: the internal CA ClusterIssuer and the datastores' Endpoints (etcd and NATS behind ghostunnel servers that
+admit CN `micro`; CockroachDB's certificate names its Endpoint host, which `sslmode=verify-full` checks). Leaves
+out: a config encryption key (v2's config service has none) and user services in namespaces other than `default`
+(`micro run --namespace`), which the NetworkPolicies do not admit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from components.kubernetes.contracts import EDGE_NAMESPACE, SERVER_NAMESPACE, USER_NAMESPACE, Backend, Endpoint
-from components.kubernetes.micro_service import MicroService, MicroServiceArgs, selector_labels, standard_labels
-from components.kubernetes.objects import (
-    ClusterRole,
-    ClusterRoleBinding,
-    Namespace,
-    NetworkPolicy,
-    Secret,
-    ServiceAccount,
+from components.kubernetes import tunnel
+from components.kubernetes.contracts import EDGE_NAMESPACE, SERVER_NAMESPACE, Backend, Endpoint
+from components.kubernetes.micro_service import RUN_AS, MicroService, MicroServiceArgs, selector_labels, standard_labels
+from components.kubernetes.micro_v2 import (
+    COMMON_ENV,
+    EDGE_SERVICES,
+    PROFILE_ADDRESSES,
+    RUNTIME_RULES,
+    SERVICES,
+    USER_NAMESPACE,
+    Auth,
+    ServiceRow,
 )
+from components.kubernetes.micro_v2 import Backend as Uses
+from components.kubernetes.objects import ClusterRole, ClusterRoleBinding, Namespace, NetworkPolicy, Service
+from components.kubernetes.objects import ServiceAccount
 
-PLATFORM = "platform"
-CLIENT = "client"
 RUNTIME_ACCOUNT = "micro-runtime"
-CONFIG_KEY_SECRET = "micro-config-key"
-"""Holds the config service's encryption key (from the stack's `configSecretKey`)."""
-JWT_SECRET = "jwt-creds"
-USER_NAMESPACE_LABEL = {"owner": "micro"}
-"""micro's runtime admits traffic into the namespaces it manages only from namespaces carrying this label."""
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    """How one micro service runs."""
-
-    port: int
-    profile: str
-    """platform: a core service with datastore access; client: an edge service that reaches everything through
-    the network service."""
-    protocol: str = "grpc"
-    """Core services speak micro's gRPC transport; api and web serve HTTP."""
-    args: tuple[str, ...] = ()
-    """Container args; empty means ("service", <name>)."""
-    env: tuple[tuple[str, str], ...] = ()
-    """Service-specific env on top of `service_env`."""
-
-
-SERVICES: dict[str, ServiceSpec] = {
-    "network": ServiceSpec(8443, PLATFORM),
-    "auth": ServiceSpec(8010, PLATFORM),
-    "broker": ServiceSpec(8003, PLATFORM),
-    # One port for container and Service: the 2020 YAML listened on 8001 but published 8081.
-    "config": ServiceSpec(8081, PLATFORM),
-    "events": ServiceSpec(8080, PLATFORM),
-    "registry": ServiceSpec(8000, PLATFORM),
-    "runtime": ServiceSpec(8088, PLATFORM),
-    "store": ServiceSpec(8002, PLATFORM),
-    # The history gives debug no port; 8089 is the first free one after runtime's 8088.
-    "debug": ServiceSpec(8089, PLATFORM),
-    "api": ServiceSpec(8080, CLIENT, "http", env=(("MICRO_API_RESOLVER", "subdomain"),)),
-    "proxy": ServiceSpec(8081, CLIENT, "grpc"),
-    "web": ServiceSpec(8082, CLIENT, "http", args=("web",)),
-}
-"""Every service of the micro server, by the name micro gives it."""
-EDGE_SERVICES = ("api", "web", "proxy")
-"""The services the edge exposes; only EDGE_NAMESPACE may reach them."""
-
-NETWORK_ADDRESS = f"micro-network.{SERVER_NAMESPACE}.svc.cluster.local:{SERVICES['network'].port}"
-"""MICRO_PROXY: every service but network sends its RPCs through the network service."""
-
-
-@dataclass(frozen=True)
-class ClientCert:
-    """A client certificate for one datastore, mounted where micro's *_TLS_* variables look."""
-
-    secret: str
-    mount: str
-    """Directory holding ca.crt, tls.crt and tls.key."""
-    env_prefixes: tuple[str, ...]
-    """MICRO_<prefix>_TLS_{CA,CERT,KEY} point into `mount`."""
-
-
-CLIENT_CERTS: dict[str, ClientCert] = {
-    "registry": ClientCert("etcd-client-tls", "/certs/registry", ("REGISTRY",)),
-    # Events (NATS streaming) is the same NATS cluster, so it presents the same client certificate.
-    "broker": ClientCert("nats-client-tls", "/certs/broker", ("BROKER", "EVENTS")),
-    "store": ClientCert("cockroach-client-tls", "/certs/store", ("STORE",)),
-}
-
-RUNTIME_RULES: list[dict[str, Any]] = [
-    {
-        "apiGroups": [""],
-        "resources": ["pods", "pods/log", "services", "secrets", "namespaces", "resourcequotas"],
-        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"],
-    },
-    {
-        "apiGroups": ["apps"],
-        "resources": ["deployments"],
-        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-    },
-    {
-        "apiGroups": ["networking.k8s.io"],
-        "resources": ["networkpolicies"],
-        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"],
-    },
-]
-"""What micro's kubernetes runtime does: run user services (Deployments, Services, Secrets), create and fence their
-namespaces (NetworkPolicies, ResourceQuotas) and stream their logs. Fixes against the history: `pods/logs` (a
-resource that does not exist) dropped, `get` added on deployments, `networkpolicies` spelt in full."""
+JWT_SECRET = "micro-jwt"
+"""The keypair every issuer signs with and every service verifies with (cert-manager writes tls.crt/tls.key)."""
+JWT_DIR = "/etc/micro/jwt"
+STORE_SECRET = "cockroach-client-tls"
+STORE_SECRET_DIR = "/certs/store-secret"
+"""The Secret as mounted: 0440 through fsGroup, which lib/pq refuses for the key."""
+STORE_DIR = "/certs/store"
+"""Memory emptyDir the init container copies the key into, 0600 and owned by the micro user."""
+TUNNEL_SECRETS = {Uses.registry: "etcd-client-tls", Uses.broker: "nats-client-tls"}
+STATUS_PORTS = {Uses.registry: 9101, Uses.broker: 9102}
+"""ghostunnel /_status per tunnel, probed by the kubelet on the pod IP."""
 
 
 @dataclass(frozen=True)
 class MicroRuntimeArgs:
     image: str
-    """Pinned micro image (`repo:tag[@digest]`) for every service."""
-    replicas: int
-    """Replicas of every service (local 1, cloud 2 with PDBs and spreading)."""
-    zones: Sequence[str]
+    """Pinned micro v2 image (`repo:tag[@digest]`) for every service."""
+    replicas: dict[str, int]
+    """Replicas per service (cloud: at least 2, with PDBs and spreading)."""
+    zones: list[str]
     """Zones of the region, to spread replicas over."""
     ca_issuer: pulumi.Input[str]
     """ClusterIssuer of the internal CA; it signs the client certificates and the JWT keypair."""
     registry: Endpoint
-    """etcd, micro's registry."""
+    """etcd, behind its ghostunnel server."""
     broker: Endpoint
-    """NATS, micro's broker and events stream."""
+    """NATS, behind its ghostunnel server."""
     store: Endpoint
-    """CockroachDB, micro's store; `client_user` is the SQL user and the client certificate's CN."""
-    api_host: str
-    """Public host of the api, which the web dashboard calls."""
-    config_secret_key: pulumi.Input[str] | None = None
-    """Key the config service encrypts secret values with (a Pulumi secret). Unset, each config pod makes its
-    own under /tmp, and secret values written through one replica cannot be read through another."""
+    """CockroachDB; `client_user` is the SQL user and the client certificate's CN."""
+    login_url: str | None
+    """Where web sends people to log in (MICRO_AUTH_LOGIN_URL); None leaves web's default."""
 
 
 class MicroRuntime(pulumi.ComponentResource):
-    """The micro server on Kubernetes."""
+    """micro v2's core services on Kubernetes."""
 
     backends: dict[str, Backend]
     """api, web and proxy, for the edge to route to."""
@@ -154,45 +81,20 @@ class MicroRuntime(pulumi.ComponentResource):
         super().__init__("micro-infra:kubernetes:MicroRuntime", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        server = Namespace(
-            f"{name}-server-namespace",
-            metadata={
-                "name": SERVER_NAMESPACE,
-                "labels": {
-                    **standard_labels(SERVER_NAMESPACE),
-                    # The network service routes to user services; runtime-made policies admit only these.
-                    **USER_NAMESPACE_LABEL,
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                },
-            },
-            opts=child,
-        )
-        Namespace(
-            f"{name}-user-namespace",
-            metadata={
-                "name": USER_NAMESPACE,
-                # Users' code in the cells image: baseline, since it cannot be assumed to run non-root.
-                "labels": {
-                    **standard_labels(USER_NAMESPACE),
-                    **USER_NAMESPACE_LABEL,
-                    "pod-security.kubernetes.io/enforce": "baseline",
-                },
-            },
-            opts=child,
-        )
+        server = Namespace(f"{name}-namespace", metadata=namespace_metadata(), opts=child)
         namespace = server.object_name
 
-        for store, cert in CLIENT_CERTS.items():
-            # CockroachDB maps the certificate's CN to the SQL user; etcd and NATS only check the chain.
-            common_name = args.store.client_user if store == "store" else "micro"
-            CustomResource(
-                f"{name}-{store}-client-cert",
-                api_version="cert-manager.io/v1",
-                kind="Certificate",
-                metadata=_metadata(cert.secret, namespace),
-                spec=client_certificate_spec(cert.secret, common_name, args.ca_issuer),
-                opts=child,
-            )
+        client_certs = {tunnel.CLIENT_CN: list(TUNNEL_SECRETS.values()), args.store.client_user: [STORE_SECRET]}
+        for common_name, secrets in client_certs.items():
+            for secret in secrets:
+                CustomResource(
+                    f"{name}-{secret}",
+                    api_version="cert-manager.io/v1",
+                    kind="Certificate",
+                    metadata=_metadata(secret, namespace),
+                    spec=client_certificate_spec(secret, common_name, args.ca_issuer),
+                    opts=child,
+                )
         CustomResource(
             f"{name}-jwt",
             api_version="cert-manager.io/v1",
@@ -208,9 +110,8 @@ class MicroRuntime(pulumi.ComponentResource):
             automountServiceAccountToken=True,
             opts=child,
         )
-        ClusterRole(f"{name}-runtime-role", metadata=_metadata(RUNTIME_ACCOUNT), rules=RUNTIME_RULES, opts=child)
-        # Cluster-wide, because the runtime creates a namespace per user; it already covers `server`, so the
-        # history's extra RoleBinding there granted nothing and is left out.
+        ClusterRole(f"{name}-runtime-role", metadata=_metadata(RUNTIME_ACCOUNT), rules=list(RUNTIME_RULES), opts=child)
+        # Cluster-wide, because the runtime may create a namespace per user.
         ClusterRoleBinding(
             f"{name}-runtime-binding",
             metadata=_metadata(RUNTIME_ACCOUNT),
@@ -219,41 +120,41 @@ class MicroRuntime(pulumi.ComponentResource):
             opts=child,
         )
 
-        if args.config_secret_key is not None:
-            Secret(
-                f"{name}-config-key",
-                metadata=_metadata(CONFIG_KEY_SECRET, namespace),
-                stringData={"key": args.config_secret_key},
-                opts=child,
-            )
-        volumes, mounts = cert_volumes()
         services: dict[str, MicroService] = {}
-        for service, spec in SERVICES.items():
-            platform = spec.profile == PLATFORM
+        for service, row in SERVICES.items():
+            volumes, mounts, init = pod_extras(row, args)
             services[service] = MicroService(
                 f"{name}-{service}",
                 MicroServiceArgs(
                     name=service,
                     namespace=namespace,
                     image=args.image,
-                    port=spec.port,
-                    args=list(spec.args or ("service", service)),
-                    replicas=args.replicas,
+                    port=row.port,
+                    protocol=row.protocol,
+                    replicas=args.replicas[service],
                     zones=args.zones,
-                    env=service_env(
-                        service,
-                        args.registry,
-                        args.broker,
-                        args.store,
-                        args.api_host,
-                        config_key=args.config_secret_key is not None,
-                    ),
-                    volumes=volumes if platform else [],
-                    mounts=mounts if platform else [],
-                    service_account=RUNTIME_ACCOUNT if service == "runtime" else None,
-                    protocol=spec.protocol,
+                    env=service_env(service, args.store, args.login_url),
+                    volumes=volumes,
+                    mounts=mounts,
+                    init_containers=init,
+                    command=jwt_command(row.auth),
+                    # Only the runtime talks to the Kubernetes API; every other pod mounts no token at all.
+                    service_account=RUNTIME_ACCOUNT if Uses.kubernetes in row.backends else None,
                 ),
                 child,
+            )
+
+        for service, (host, port) in PROFILE_ADDRESSES.items():
+            # The profile dials <host>.default.svc:<port>; a CNAME to the Service in `server` answers there.
+            Service(
+                f"{name}-{service}-profile-address",
+                metadata=_metadata(host, USER_NAMESPACE),
+                spec={
+                    "type": "ExternalName",
+                    "externalName": f"{services[service].service_name}.{SERVER_NAMESPACE}.svc.cluster.local",
+                    "ports": [{"name": "grpc", "port": port, "protocol": "TCP"}],
+                },
+                opts=child,
             )
 
         NetworkPolicy(
@@ -262,14 +163,15 @@ class MicroRuntime(pulumi.ComponentResource):
             spec={"podSelector": {}, "policyTypes": ["Ingress"]},
             opts=child,
         )
-        for service, spec in SERVICES.items():
+        for service, row in SERVICES.items():
+            ports = [{"protocol": "TCP", "port": row.port}]
             NetworkPolicy(
                 f"{name}-{service}-ingress",
                 metadata=_metadata(f"micro-{service}-ingress", namespace),
                 spec={
                     "podSelector": {"matchLabels": selector_labels(service)},
                     "policyTypes": ["Ingress"],
-                    "ingress": [{"from": ingress_peers(service), "ports": [{"protocol": "TCP", "port": spec.port}]}],
+                    "ingress": [{"from": ingress_peers(service), "ports": ports}],
                 },
                 opts=child,
             )
@@ -286,78 +188,133 @@ class MicroRuntime(pulumi.ComponentResource):
         self.register_outputs({"backends": {key: asdict(backend) for key, backend in self.backends.items()}})
 
 
-def service_env(
-    name: str, registry: Endpoint, broker: Endpoint, store: Endpoint, api_host: str, config_key: bool = False
-) -> list[dict[str, Any]]:
-    """Env of service `name`. Pure: the whole contract between micro and its datastores.
+def namespace_metadata() -> dict[str, Any]:
+    return {
+        "name": SERVER_NAMESPACE,
+        "labels": {**standard_labels(SERVER_NAMESPACE), "pod-security.kubernetes.io/enforce": "restricted"},
+    }
 
-    Platform services get the datastore addresses and their client certificates; client services (api, proxy,
-    web) only reach the network service, so they get neither, and no MICRO_SERVICE_ADDRESS either (api binds
-    its HTTP listener to :8080 itself; a second, RPC listener on the same port would fail to start).
-    With `config_key`, the config service reads MICRO_CONFIG_SECRET_KEY from the `micro-config-key` Secret, so
-    every replica decrypts what any replica encrypted.
+
+def service_env(name: str, store: Endpoint, login_url: str | None) -> list[dict[str, Any]]:
+    """Env of service `name`, exactly its `SERVICES` row: common set, bind address, backends, auth, extras.
+
+    etcd and NATS are reached through the pod's own tunnels on 127.0.0.1; CockroachDB directly, over TLS.
     """
-    spec = SERVICES[name]
-    env: list[dict[str, Any]] = [
-        {"name": "MICRO_PROFILE", "value": spec.profile},
-        # The process runs as a uid with no passwd entry: Go's os/user then needs USER and HOME, and micro
-        # creates ~/.micro at start, which must be writable (the /tmp emptyDir).
-        {"name": "HOME", "value": "/tmp"},
-        {"name": "USER", "value": "micro"},
-        *({"name": key, "value": value} for key, value in spec.env),
-    ]
-    if name == "web":
-        env.append({"name": "MICRO_API_ADDRESS", "value": f"https://{api_host}"})
-    if spec.profile == PLATFORM:
-        env += [
-            {"name": "MICRO_SERVICE_NAME", "value": name},
-            {"name": "MICRO_SERVICE_ADDRESS", "value": f":{spec.port}"},
-            {"name": "MICRO_REGISTRY_ADDRESS", "value": registry.address},
-            # micro's NATS broker adds nats:// itself.
-            {"name": "MICRO_BROKER_ADDRESS", "value": broker.address},
-            {"name": "MICRO_STORE_ADDRESS", "value": store_url(store)},
-        ]
-        for cert in CLIENT_CERTS.values():
-            for prefix in cert.env_prefixes:
-                env += [
-                    {"name": f"MICRO_{prefix}_TLS_CA", "value": f"{cert.mount}/ca.crt"},
-                    {"name": f"MICRO_{prefix}_TLS_CERT", "value": f"{cert.mount}/tls.crt"},
-                    {"name": f"MICRO_{prefix}_TLS_KEY", "value": f"{cert.mount}/tls.key"},
-                ]
-    if name != "network":
-        env.append({"name": "MICRO_PROXY", "value": NETWORK_ADDRESS})
-    if name == "config" and config_key:
-        env.append(_secret_env("MICRO_CONFIG_SECRET_KEY", CONFIG_KEY_SECRET, "key"))
+    row = SERVICES[name]
+    env = [_literal(key, value) for key, value in COMMON_ENV]
     env += [
-        _secret_env("MICRO_AUTH_PUBLIC_KEY", JWT_SECRET, "tls.crt"),
-        _secret_env("MICRO_AUTH_PRIVATE_KEY", JWT_SECRET, "tls.key"),
+        _literal("MICRO_REGISTRY_ADDRESS", f"127.0.0.1:{tunnel_of(Uses.registry).port}"),
+        _literal("MICRO_BROKER_ADDRESS", f"127.0.0.1:{tunnel_of(Uses.broker).port}"),
+        _literal(row.address_env, f":{row.port}"),
+        *(_literal(key, value) for key, value in row.env),
     ]
+    if Uses.store in row.backends:
+        env += [_literal("MICRO_STORE", "cockroach"), _literal("MICRO_STORE_ADDRESS", store_dsn(store))]
+    if row.auth is not Auth.none:
+        # The keys themselves are exported by `jwt_command` from the mounted keypair.
+        env.append(_literal("MICRO_AUTH", "jwt" if row.auth is Auth.issuer else "service"))
+    if name == "web" and login_url is not None:
+        env.append(_literal("MICRO_AUTH_LOGIN_URL", login_url))
     return env
 
 
-def store_url(store: Endpoint) -> str:
+def tunnel_of(backend: Uses) -> tunnel.Tunnel:
+    """The client end of a datastore tunnel, as every micro pod runs it."""
+    from components.kubernetes.etcd import CLIENT_PORT as ETCD_PORT
+    from components.kubernetes.etcd import endpoint as etcd_endpoint
+    from components.kubernetes.nats import CLIENT_PORT as NATS_PORT
+    from components.kubernetes.nats import endpoint as nats_endpoint
+
+    target = etcd_endpoint() if backend is Uses.registry else nats_endpoint()
+    port = ETCD_PORT if backend is Uses.registry else NATS_PORT
+    return tunnel.Tunnel(backend.value, port, target.host, TUNNEL_SECRETS[backend], STATUS_PORTS[backend])
+
+
+def pod_extras(row: ServiceRow, args: MicroRuntimeArgs) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list]:
+    """Volumes, micro's mounts and init containers for a row: the tunnels it needs, and the store key copy."""
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    if row.auth is not Auth.none:
+        # Issuers sign, so they get the private key; everyone else only the certificate that carries the public key.
+        files = ["tls.crt", "tls.key"] if row.auth is Auth.issuer else ["tls.crt"]
+        items = [{"key": key, "path": key} for key in files]
+        volumes.append({"name": "jwt", "secret": {"secretName": JWT_SECRET, "defaultMode": 0o400, "items": items}})
+        mounts.append({"name": "jwt", "mountPath": JWT_DIR, "readOnly": True})
+    init: list[dict[str, Any]] = []
+    if Uses.store in row.backends:
+        volumes += [
+            {"name": "store-secret", "secret": {"secretName": STORE_SECRET, "defaultMode": 0o400}},
+            {"name": "store-key", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+        ]
+        mounts += [
+            {"name": "store-secret", "mountPath": STORE_SECRET_DIR, "readOnly": True},
+            {"name": "store-key", "mountPath": STORE_DIR, "readOnly": True},
+        ]
+        init.append(store_key_copy(args.image))
+    for backend in (Uses.registry, Uses.broker):
+        if backend in row.backends:
+            end = tunnel_of(backend)
+            volumes.append(tunnel.certificate_volume(end))
+            init.append(tunnel.client_sidecar(end, RUN_AS))
+    return volumes, mounts, init
+
+
+def jwt_command(auth: Auth) -> list[str] | None:
+    """micro's entrypoint, with the JWT keys exported in the form v2 reads: base64 of the PEM, on one line.
+
+    go-micro@94bd1025:auth/token/jwt/jwt.go base64-decodes MICRO_AUTH_{PUBLIC,PRIVATE}_KEY and parses them with
+    jwt-go v3.2.0, whose ParseRSAPublicKeyFromPEM also takes a certificate (rsa_utils.go), so cert-manager's
+    tls.crt and tls.key serve as they are. The key never leaves the cluster and never enters Pulumi state. The
+    container's args stay `[<service>]`: they arrive as "$@". `$$(` is the kubelet's escape for a literal `$(`.
+    """
+    if auth is Auth.none:
+        return None
+    exports = ["MICRO_AUTH_PUBLIC_KEY=$$(base64 " + JWT_DIR + "/tls.crt | tr -d '\\n')"]
+    if auth is Auth.issuer:
+        exports.append("MICRO_AUTH_PRIVATE_KEY=$$(base64 " + JWT_DIR + "/tls.key | tr -d '\\n')")
+    names = " ".join(export.split("=", 1)[0] for export in exports)
+    return ["/bin/sh", "-c", "; ".join(exports) + f'; export {names}; exec /micro "$@"', "micro"]
+
+
+def store_key_copy(image: str) -> dict[str, Any]:
+    """lib/pq refuses a key with any group or world bit (`Perm()&0077 != 0`); the Secret volume gives 0440.
+
+    busybox `install` (the micro image is alpine) writes an owner-only copy into a memory emptyDir, as the micro
+    user, so the file micro reads is 0600 and owned by the process that reads it.
+    """
+    return {
+        "name": "store-key",
+        "image": image,
+        "imagePullPolicy": "IfNotPresent",
+        "command": ["install", "-m", "0600", f"{STORE_SECRET_DIR}/tls.key", f"{STORE_DIR}/tls.key"],
+        "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [
+            {"name": "store-secret", "mountPath": STORE_SECRET_DIR, "readOnly": True},
+            {"name": "store-key", "mountPath": STORE_DIR},
+        ],
+    }
+
+
+def store_dsn(store: Endpoint) -> str:
     """CockroachDB over mutual TLS: the server's name is verified and the client proves `client_user`.
 
-    Fixes against the history: `sslmode=require` (encrypts but trusts any server) becomes verify-full, and the
-    relative `certs/store/...` paths (resolved against the working directory) become absolute.
+    One lib/pq URL with no commas (v2 splits MICRO_STORE_ADDRESS on commas and keeps the first entry).
     """
     if not store.client_user:
         raise ValueError(f"store endpoint {store.host} has no client_user; CockroachDB needs the SQL user")
-    mount = CLIENT_CERTS["store"].mount
     return (
         f"postgresql://{store.client_user}@{store.host}:{store.port}/micro?sslmode=verify-full"
-        f"&sslrootcert={mount}/ca.crt&sslcert={mount}/tls.crt&sslkey={mount}/tls.key"
+        f"&sslrootcert={STORE_SECRET_DIR}/ca.crt&sslcert={STORE_SECRET_DIR}/tls.crt&sslkey={STORE_DIR}/tls.key"
     )
-
-
-def cert_volumes() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Volumes and read-only mounts of the three client certificates, for platform services."""
-    volumes, mounts = [], []
-    for store, cert in CLIENT_CERTS.items():
-        # 0400: private keys are readable by the owner only (fsGroup makes that the micro user's group).
-        volumes.append({"name": f"{store}-tls", "secret": {"secretName": cert.secret, "defaultMode": 0o400}})
-        mounts.append({"name": f"{store}-tls", "mountPath": cert.mount, "readOnly": True})
-    return volumes, mounts
 
 
 def client_certificate_spec(secret: str, common_name: str | None, issuer: pulumi.Input[str]) -> dict[str, Any]:
@@ -366,24 +323,27 @@ def client_certificate_spec(secret: str, common_name: str | None, issuer: pulumi
         "secretName": secret,
         "commonName": common_name,
         "subject": {"organizations": ["m3o"]},
-        # micro reads the files once at start: a year's lifetime, renewed 90 days early, leaves every routine
-        # rollout time to pick up the new pair before the old one expires.
+        # micro reads the store key once, at start (the tunnels reload theirs hourly): a year's lifetime renewed 90
+        # days early leaves every routine rollout time to pick up the new pair.
         "duration": "8760h",
         "renewBefore": "2160h",
         "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
-        # ECDSA keys sign the handshake (digital signature); client auth limits the cert to the client side.
         "usages": ["digital signature", "client auth"],
         "issuerRef": {"name": issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
     }
 
 
 def jwt_certificate_spec(issuer: pulumi.Input[str]) -> dict[str, Any]:
-    """The keypair micro signs and checks its JWTs with; only the key matters, the certificate wraps it."""
+    """The keypair micro signs and checks its JWTs with; only the key matters, the certificate wraps it.
+
+    RSA: go-micro v2's jwt token provider signs RS256 (go-micro@94bd1025:util/token/jwt). Its keys are base64 of
+    the PEM, which `jwt_command` exports at start.
+    """
     return {
         "secretName": JWT_SECRET,
         "commonName": "auth",
         "subject": {"organizations": ["m3o"]},
-        # Ten years: a new key invalidates every token and account secret micro has issued.
+        # Ten years: a new key invalidates every token and account micro has issued.
         "duration": "87600h",
         "privateKey": {"algorithm": "RSA", "size": 4096, "rotationPolicy": "Always"},
         "usages": ["digital signature"],
@@ -392,21 +352,22 @@ def jwt_certificate_spec(issuer: pulumi.Input[str]) -> dict[str, Any]:
 
 
 def ingress_peers(name: str) -> list[dict[str, Any]]:
-    """Who may connect to service `name`: the edge for api/web/proxy, `server` for the core services.
+    """Who may connect to service `name`.
 
-    network also admits user services (the namespaces labelled USER_NAMESPACE_LABEL): they reach micro through
-    it. api and proxy reach network from inside `server`.
+    api, web and proxy: the edge only. Core services: `server` itself, and user services in `default`: with the
+    platform profile they resolve every core service through the registry and call its pods directly.
     """
     if name in EDGE_SERVICES:
-        return [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": EDGE_NAMESPACE}}}]
-    peers: list[dict[str, Any]] = [{"podSelector": {}}]
-    if name == "network":
-        peers.append({"namespaceSelector": {"matchLabels": USER_NAMESPACE_LABEL}})
-    return peers
+        return [_namespace_peer(EDGE_NAMESPACE)]
+    return [{"podSelector": {}}, _namespace_peer(USER_NAMESPACE)]
 
 
-def _secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+def _namespace_peer(namespace: str) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}
+
+
+def _literal(name: str, value: str) -> dict[str, Any]:
+    return {"name": name, "value": value}
 
 
 def _metadata(name: str, namespace: pulumi.Input[str] | None = None) -> dict[str, Any]:

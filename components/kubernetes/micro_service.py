@@ -1,12 +1,13 @@
-"""One micro service: a Deployment and a Service named `micro-<name>`, and a PDB when it is replicated.
+"""One micro v2 process: a Deployment and a Service named `micro-<name>`, and a PDB when it is replicated.
 
-The pod runs as a non-root user on a read-only root filesystem (with an emptyDir at /tmp, where micro keeps its
-user directory) and meets the `restricted` Pod Security profile. Two or more replicas are spread over zones and
-nodes and kept available by a PodDisruptionBudget.
+The pod runs the upstream image as a non-root user on a read-only root filesystem (an emptyDir at /tmp, where
+micro keeps ~/.micro) and meets the `restricted` Pod Security profile. Sidecars and init containers come from the
+caller (the datastore tunnels, the store key copy); so do env and volumes. Two or more replicas are spread over
+zones and nodes and kept available by a PodDisruptionBudget.
 
 Expects: the namespace and every Secret named in `volumes` and `env` (pods wait for missing Secrets, so no
 ordering edge is needed). Leaves out: NetworkPolicies and RBAC, which belong to whoever decides who talks to the
-service and what it may do (see micro_runtime.py).
+service and what it may do (micro_runtime.py, micro_server.py).
 """
 
 from __future__ import annotations
@@ -21,43 +22,45 @@ from components.kubernetes.objects import Deployment, PodDisruptionBudget, Servi
 
 CONTAINER = "micro"
 RUN_AS = 10001
-"""uid and gid of the micro process; no image user is assumed."""
+"""uid and gid of every process in a micro pod; the image (alpine, ENTRYPOINT /micro) sets no user."""
 H2C = "kubernetes.io/h2c"
 """appProtocol that makes Envoy Gateway (and meshes) speak HTTP/2 cleartext, which gRPC needs."""
-METRICS_PORT = "9000"
-"""Where micro serves Prometheus metrics (`/metrics`)."""
 PROTOCOLS = ("http", "grpc")
+TMP = {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}
+"""micro creates ~/.micro at start (HOME=/tmp); capped so a leak cannot fill the node."""
+PASSWD_ENV = ({"name": "HOME", "value": "/tmp"}, {"name": "USER", "value": "micro"})
+"""The uid has no passwd entry: Go's os/user then needs USER and HOME, and HOME must be writable."""
 
 
 @dataclass(frozen=True)
 class MicroServiceArgs:
     name: str
-    """Service name as micro knows it (`network`, `api`...); objects are named `micro-<name>`."""
+    """Service name as micro knows it (`auth`, `api`...); objects are named `micro-<name>`."""
     namespace: pulumi.Input[str]
     """Namespace to run in; pass the Namespace's output so the service waits for it."""
     image: str
     """Pinned image reference (`repo:tag[@digest]`)."""
     port: int
-    """The one port the service listens on; the container port, the Service port and the probes use it."""
-    args: list[str]
-    """Container args, e.g. ["service", "auth"] or ["web"]."""
+    """The port micro serves; the container port, the Service port and the probes use it."""
+    protocol: str
+    """http or grpc; grpc marks the Service port h2c so HTTP/2-aware proxies don't downgrade to HTTP/1.1."""
     replicas: int
     """Pod count; above 1 adds zone and node spreading and a PodDisruptionBudget (minAvailable 1)."""
     zones: Sequence[str]
     """Zones of the region; spreading over them only matters when there is more than one."""
     env: list[dict[str, Any]] = field(default_factory=list)
-    """Container env, as in a manifest (`valueFrom.secretKeyRef`)."""
+    """Container env, as in a manifest (`valueFrom.secretKeyRef`); HOME and USER are always added."""
     volumes: list[dict[str, Any]] = field(default_factory=list)
     """Extra pod volumes (the /tmp emptyDir is always added)."""
     mounts: list[dict[str, Any]] = field(default_factory=list)
-    """Container volume mounts for `volumes`."""
+    """micro's volume mounts for `volumes`."""
+    init_containers: list[dict[str, Any]] = field(default_factory=list)
+    """Init containers and native sidecars (restartPolicy Always), in start order."""
+    command: list[str] | None = None
+    """Entrypoint override (micro's args still follow as "$@"); None runs the image's /micro."""
     service_account: str | None = None
     """An existing ServiceAccount whose token the pod mounts (it talks to the Kubernetes API). None gives the
     service its own ServiceAccount `micro-<name>` and mounts no token at all."""
-    protocol: str = "grpc"
-    """http or grpc; grpc marks the Service port h2c so HTTP/2-aware proxies don't downgrade to HTTP/1.1."""
-    labels: dict[str, str] = field(default_factory=dict)
-    """Extra labels for every object and pod (never part of the selector, so they may change freely)."""
 
 
 class MicroService(pulumi.ComponentResource):
@@ -74,57 +77,41 @@ class MicroService(pulumi.ComponentResource):
             raise ValueError(f"MicroService {args.name}: protocol must be one of {PROTOCOLS}, got {args.protocol!r}")
         child = pulumi.ResourceOptions(parent=self)
         full_name = f"micro-{args.name}"
-        labels = {**args.labels, **standard_labels(full_name), **selector_labels(args.name)}
-
-        def metadata() -> dict[str, Any]:
-            return {"name": full_name, "namespace": args.namespace, "labels": labels}
+        labels = {**standard_labels(full_name), **selector_labels(args.name)}
+        metadata = {"name": full_name, "namespace": args.namespace, "labels": labels}
 
         account = args.service_account
         if account is None:
             # Its own identity, with the token switched off on the account as well as on the pod.
-            ServiceAccount(f"{name}-account", metadata=metadata(), automountServiceAccountToken=False, opts=child)
+            ServiceAccount(f"{name}-account", metadata=metadata, automountServiceAccountToken=False, opts=child)
             account = full_name
 
         Deployment(
             f"{name}-deployment",
-            metadata=metadata(),
+            metadata=metadata,
             spec={
                 "replicas": args.replicas,
                 "selector": {"matchLabels": selector_labels(args.name)},
                 # Surge first: a rollout never drops below the current ready count.
                 "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
-                "template": {
-                    "metadata": {
-                        "labels": labels,
-                        "annotations": {
-                            "prometheus.io/scrape": "true",
-                            "prometheus.io/path": "/metrics",
-                            "prometheus.io/port": METRICS_PORT,
-                        },
-                    },
-                    "spec": pod_spec(args, account),
-                },
+                "template": {"metadata": {"labels": labels}, "spec": pod_spec(args, account)},
             },
             opts=child,
         )
-        port: dict[str, Any] = {
-            "name": args.protocol,
-            "port": args.port,
-            "targetPort": args.protocol,
-            "protocol": "TCP",
-        }
-        if args.protocol == "grpc":
-            port["appProtocol"] = H2C
         Service(
             f"{name}-service",
-            metadata=metadata(),
-            spec={"type": "ClusterIP", "selector": selector_labels(args.name), "ports": [port]},
+            metadata=metadata,
+            spec={
+                "type": "ClusterIP",
+                "selector": selector_labels(args.name),
+                "ports": [service_port(args.protocol, args.port)],
+            },
             opts=child,
         )
         if args.replicas > 1:
             PodDisruptionBudget(
                 f"{name}-pdb",
-                metadata=metadata(),
+                metadata=metadata,
                 spec={
                     "minAvailable": 1,
                     "selector": {"matchLabels": selector_labels(args.name)},
@@ -154,56 +141,97 @@ def selector_labels(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": f"micro-{name}", "micro": "server"}
 
 
+def service_port(protocol: str, port: int, target: str | None = None) -> dict[str, Any]:
+    """A Service port named for its protocol, targeting the container port `target` (default: the same name)."""
+    spec: dict[str, Any] = {"name": protocol, "port": port, "targetPort": target or protocol, "protocol": "TCP"}
+    if protocol == "grpc":
+        spec["appProtocol"] = H2C
+    return spec
+
+
+def micro_container(
+    image: str,
+    args: list[str],
+    env: list[dict[str, Any]],
+    ports: list[dict[str, Any]],
+    mounts: list[dict[str, Any]],
+    probe_port: str,
+) -> dict[str, Any]:
+    """micro itself: hardened, probed on the port it serves.
+
+    TCP probes, because v2 has no health endpoint a kubelet can call: the RPC services speak only go-micro RPC
+    (Debug.Health needs a go-micro client), and every HTTP path of api and web runs through the auth wrapper and the
+    namespace resolver (micro/micro@e60b2cac:client/api/auth/wrapper.go). A bound port is what v2 really serves.
+    """
+    probe = {"tcpSocket": {"port": probe_port}}
+    return {
+        "name": CONTAINER,
+        "image": image,
+        # Images are pinned to a release tag (and digest when known), so a node's cached copy is the right one.
+        "imagePullPolicy": "IfNotPresent",
+        "args": args,
+        "env": [*PASSWD_ENV, *env],
+        "ports": ports,
+        "readinessProbe": {**probe, "initialDelaySeconds": 5, "periodSeconds": 10},
+        # Generous: two minutes of refused connections before a restart, so a slow datastore at start-up does not
+        # turn into a restart loop.
+        "livenessProbe": {**probe, "initialDelaySeconds": 15, "periodSeconds": 20, "failureThreshold": 6},
+        "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"cpu": "1", "memory": "4Gi"}},
+        "securityContext": container_security(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *mounts],
+    }
+
+
+def container_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_security() -> dict[str, Any]:
+    """fsGroup lets the micro user read Secret volumes: 0400 files become 0440 root:10001 (readable by the group).
+
+    Files that must be owner-only (the CockroachDB key) therefore never come from a Secret volume directly.
+    """
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
 def pod_spec(args: MicroServiceArgs, account: str) -> dict[str, Any]:
     """The pod: hardened, probed, spread when replicated."""
-    probe = {"tcpSocket": {"port": args.protocol}}
+    container = micro_container(
+        args.image,
+        [args.name],
+        args.env,
+        [{"name": args.protocol, "containerPort": args.port, "protocol": "TCP"}],
+        args.mounts,
+        args.protocol,
+    )
+    if args.command is not None:
+        container["command"] = args.command
     spec: dict[str, Any] = {
         "serviceAccountName": account,
         "automountServiceAccountToken": args.service_account is not None,
         # Service links would inject MICRO_<SERVICE>_PORT=tcp://... for every micro-* Service in the namespace,
         # right inside the MICRO_ env prefix that micro reads its flags from.
         "enableServiceLinks": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            # Secret volumes are root-owned; fsGroup adds group read, so 0400 files become 0440 root:10001 and
-            # stay readable by this user only.
-            "fsGroup": RUN_AS,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containers": [
-            {
-                "name": CONTAINER,
-                "image": args.image,
-                # Images are pinned to a release tag (and digest when known), so a node's cached copy is the
-                # right one; Always would only add a registry round trip and a registry outage to every start.
-                "imagePullPolicy": "IfNotPresent",
-                "args": args.args,
-                "env": args.env,
-                "ports": [{"name": args.protocol, "containerPort": args.port, "protocol": "TCP"}],
-                "readinessProbe": {**probe, "initialDelaySeconds": 5, "periodSeconds": 10},
-                # Generous: two minutes of refused connections before a restart, so a slow datastore
-                # at start-up does not turn into a restart loop.
-                "livenessProbe": {**probe, "initialDelaySeconds": 15, "periodSeconds": 20, "failureThreshold": 6},
-                "resources": {
-                    "requests": {"cpu": "100m", "memory": "100Mi"},
-                    "limits": {"cpu": "1", "memory": "4Gi"},
-                },
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": RUN_AS,
-                    "readOnlyRootFilesystem": True,
-                    "allowPrivilegeEscalation": False,
-                    "capabilities": {"drop": ["ALL"]},
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
-                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *args.mounts],
-            }
-        ],
-        # micro keeps its user directory (~/.micro, HOME=/tmp) here; capped so a leak cannot fill the node.
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}, *args.volumes],
+        "securityContext": pod_security(),
+        "containers": [container],
+        "volumes": [TMP, *args.volumes],
     }
+    if args.init_containers:
+        spec["initContainers"] = args.init_containers
     if args.replicas > 1:
         spec["topologySpreadConstraints"] = spread_constraints(args.name, args.zones)
     return spec

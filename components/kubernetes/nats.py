@@ -3,7 +3,12 @@
 Deploys, in namespace `nats`: the `nats` chart (StatefulSet `nats`, client Service `nats`, headless
 Service `nats-headless`, PodDisruptionBudget), a client-facing certificate (`nats-server-tls`) and a
 route certificate (`nats-cluster-tls`) from the internal CA, and a NetworkPolicy that admits
-clients from `server` only. Clients must present a certificate from the same CA (`verify: true`).
+clients from `server` only.
+
+Clients: micro v2 (nats.go 1.9.2) has no client certificates, and NATS negotiates TLS inside its
+own protocol, which no TCP tunnel can originate. So NATS listens for clients in plaintext on the
+pod's loopback only, and the pod's client port is a ghostunnel server that demands a client
+certificate with CN `micro` (see tunnel.py). Routes between members keep NATS's own mutual TLS.
 
 helm.v4.Chart rather than helm.v3.Release: the chart's only hook is a test pod, which v4 skips and
 nobody misses, and in return every rendered object is its own Pulumi resource, so a preview shows
@@ -21,6 +26,7 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes.helm.v4 import Chart, ChartArgs, RepositoryOptsArgs
 
+from components.kubernetes import tunnel
 from components.kubernetes.contracts import Endpoint
 from components.kubernetes.datastore import (
     certificate_spec,
@@ -47,6 +53,8 @@ MONITOR_PORT = 8222
 SERVER_SECRET = "nats-server-tls"
 CLUSTER_SECRET = "nats-cluster-tls"
 CERTS_DIR = "/etc/nats-certs"
+TUNNEL_STATUS_PORT = 9102
+"""The client tunnel's /_status, probed by the kubelet."""
 UID = 1000
 """NATS needs no privileges; the JetStream volume is writable through fsGroup."""
 SIDECAR_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "128Mi"}}
@@ -113,10 +121,18 @@ class NatsCluster(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, depends_on=tls),
             )
 
-        self.endpoint = Endpoint(
-            host=f"{FULLNAME}.{NAMESPACE}.svc.cluster.local", port=CLIENT_PORT, namespace=NAMESPACE
-        )
+        self.endpoint = endpoint()
         self.register_outputs({"endpoint": asdict(self.endpoint)})
+
+
+def endpoint() -> Endpoint:
+    """The client Service, behind the ghostunnel server: mutual TLS, CN `micro`."""
+    return Endpoint(host=f"{FULLNAME}.{NAMESPACE}.svc.cluster.local", port=CLIENT_PORT, namespace=NAMESPACE)
+
+
+def client_tunnel() -> tunnel.Tunnel:
+    """The server end of micro's broker tunnel, with NATS's server certificate."""
+    return tunnel.Tunnel("broker", CLIENT_PORT, endpoint().host, SERVER_SECRET, TUNNEL_STATUS_PORT)
 
 
 def server_dns_names() -> list[str]:
@@ -169,8 +185,11 @@ def nats_values(store: Datastore, zones: list[str]) -> dict[str, Any]:
                 "replicas": store.members,
                 "port": CLUSTER_PORT,
                 "tls": tls_values("cluster", CLUSTER_SECRET),
+                "merge": {"host": "0.0.0.0"},
             },
-            "nats": {"port": CLIENT_PORT, "tls": tls_values("nats", SERVER_SECRET)},
+            # Plaintext, loopback only: the tunnel on the pod IP is the client listener. Clients learn no other
+            # addresses from INFO (no_advertise), so they stay on the tunnel.
+            "nats": {"port": CLIENT_PORT, "tls": {"enabled": False}},
             "jetstream": {
                 "enabled": True,
                 "fileStore": {
@@ -180,6 +199,9 @@ def nats_values(store: Datastore, zones: list[str]) -> dict[str, Any]:
             },
             # Plain HTTP inside the pod: the probes and the exporter read it; the NetworkPolicy admits no one.
             "monitor": {"enabled": True, "port": MONITOR_PORT},
+            # `host` binds the client listener; monitor and routes default to it, so they are set apart
+            # (nats-io/nats-server:server/opts.go processOptions: HTTPHost defaults to Host).
+            "merge": {"host": "127.0.0.1", "http_host": "0.0.0.0", "no_advertise": True},
         },
         "container": {"merge": {**sidecar, "resources": resources(store)}},
         "reloader": {"enabled": True, "merge": sidecar},
@@ -198,6 +220,11 @@ def nats_values(store: Datastore, zones: list[str]) -> dict[str, Any]:
                     "securityContext": pod_security_context(UID),
                 }
             },
+            # The chart has no extra-container value; its JSON patches are applied after merge.
+            "patch": [
+                {"op": "add", "path": "/spec/containers/-", "value": tunnel.server_container(client_tunnel(), UID)},
+                {"op": "add", "path": "/spec/volumes/-", "value": tunnel.certificate_volume(client_tunnel())},
+            ],
         },
         "serviceAccount": {"enabled": False},
         # maxUnavailable 1 in the chart; a single member has no quorum to protect.

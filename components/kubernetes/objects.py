@@ -64,6 +64,10 @@ class Service(KubernetesObject):
     api_version, kind = "v1", "Service"
 
 
+class PersistentVolumeClaim(KubernetesObject):
+    api_version, kind = "v1", "PersistentVolumeClaim"
+
+
 class ServiceAccount(KubernetesObject):
     api_version, kind = "v1", "ServiceAccount"
 

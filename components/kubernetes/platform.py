@@ -1,9 +1,9 @@
 """Platform: everything micro needs inside one cluster, in dependency order.
 
-TLS first (cert-manager, the internal CA, the ACME issuers), then the datastores, then the
-micro runtime, then the edge that exposes it. Each layer receives the previous one's
-outputs, so ordering follows the data; the only explicit edges are on the CRDs that
-cert-manager's chart installs.
+TLS first (cert-manager, the internal CA, the ACME issuers), then the datastores, then micro,
+then the edge that exposes it. Each layer receives the previous one's outputs, so ordering
+follows the data; the only explicit edges are on the CRDs that cert-manager's chart installs.
+In `zero-dependency` mode there are no datastores and micro is one `micro server` pod.
 
 Expects: a Kubernetes provider in `opts` (kind or AKS). Leaves out: monitoring, which the
 environment does not yet describe.
@@ -23,6 +23,8 @@ from components.kubernetes.edge import Edge, EdgeArgs
 from components.kubernetes.etcd import EtcdCluster, EtcdClusterArgs
 from components.kubernetes.internal_ca import InternalCa, InternalCaArgs
 from components.kubernetes.micro_runtime import MicroRuntime, MicroRuntimeArgs
+from components.kubernetes.micro_server import MicroServer, MicroServerArgs
+from components.kubernetes.micro_v2 import SERVICES
 from components.kubernetes.nats import NatsCluster, NatsClusterArgs
 from infra.config.model import Environment, Region
 
@@ -39,8 +41,6 @@ class PlatformArgs:
     """False leaves out the Helm charts (cert-manager, Envoy Gateway, NATS, CockroachDB), for offline renders."""
     backup_passphrase: pulumi.Input[str] | None = None
     """Encrypts CockroachDB backups when set (a Pulumi secret)."""
-    config_secret_key: pulumi.Input[str] | None = None
-    """micro's config encryption key, shared by every config replica (a Pulumi secret)."""
 
 
 class Platform(pulumi.ComponentResource):
@@ -73,54 +73,63 @@ class Platform(pulumi.ComponentResource):
             )
             public_issuer = acme.issuer_names[env.acme.server]
 
-        stores = env.datastores
-        # Cloud stores hold the platform's data: protect etcd's and NATS's whole subtree (their namespaces own the
-        # volumes). CockroachDB protects its own release: its backup Job must stay replaceable. kind data is disposable.
-        stateful = pulumi.ResourceOptions(parent=self, protect=cloud is not None)
-        etcd = EtcdCluster(
-            f"{name}-etcd",
-            EtcdClusterArgs(image=env.release.etcd.ref, store=stores.etcd, zones=zones, ca_issuer=ca.issuer_name),
-            stateful,
-        )
-        nats = NatsCluster(
-            f"{name}-nats",
-            NatsClusterArgs(
-                version=env.release.charts.nats,
-                store=stores.nats,
-                zones=zones,
-                ca_issuer=ca.issuer_name,
-                enabled=args.helm_releases,
-            ),
-            stateful,
-        )
-        cockroach = CockroachCluster(
-            f"{name}-cockroach",
-            CockroachClusterArgs(
-                version=env.release.charts.cockroachdb,
-                store=stores.cockroach,
-                zones=zones,
-                ca_issuer=ca.issuer_name,
-                cloud=cloud,
-                backup_passphrase=args.backup_passphrase,
-                enabled=args.helm_releases,
-            ),
-            child,
-        )
-        micro = MicroRuntime(
-            f"{name}-micro",
-            MicroRuntimeArgs(
-                image=env.release.micro.ref,
-                replicas=env.micro.replicas,
-                zones=zones,
-                ca_issuer=ca.issuer_name,
-                registry=etcd.endpoint,
-                broker=nats.endpoint,
-                store=cockroach.endpoint,
-                api_host=env.dns.hosts.api,
-                config_secret_key=args.config_secret_key,
-            ),
-            child,
-        )
+        micro: MicroServer | MicroRuntime
+        if env.datastores is None:
+            assert env.micro.file_store is not None  # the model guarantees it in zero-dependency mode
+            micro = MicroServer(
+                f"{name}-micro",
+                MicroServerArgs(image=env.release.micro.ref, file_store=env.micro.file_store),
+                child,
+            )
+        else:
+            stores = env.datastores
+            # Cloud stores hold the platform's data: protect etcd's and NATS's whole subtree (their namespaces own
+            # the volumes). CockroachDB protects its own release: its backup Job must stay replaceable. kind data is
+            # disposable.
+            stateful = pulumi.ResourceOptions(parent=self, protect=cloud is not None)
+            etcd = EtcdCluster(
+                f"{name}-etcd",
+                EtcdClusterArgs(image=env.release.etcd.ref, store=stores.etcd, zones=zones, ca_issuer=ca.issuer_name),
+                stateful,
+            )
+            nats = NatsCluster(
+                f"{name}-nats",
+                NatsClusterArgs(
+                    version=env.release.charts.nats,
+                    store=stores.nats,
+                    zones=zones,
+                    ca_issuer=ca.issuer_name,
+                    enabled=args.helm_releases,
+                ),
+                stateful,
+            )
+            cockroach = CockroachCluster(
+                f"{name}-cockroach",
+                CockroachClusterArgs(
+                    version=env.release.charts.cockroachdb,
+                    store=stores.cockroach,
+                    zones=zones,
+                    ca_issuer=ca.issuer_name,
+                    cloud=cloud,
+                    backup_passphrase=args.backup_passphrase,
+                    enabled=args.helm_releases,
+                ),
+                child,
+            )
+            micro = MicroRuntime(
+                f"{name}-micro",
+                MicroRuntimeArgs(
+                    image=env.release.micro.ref,
+                    replicas={service: env.micro.replicas_of(service) for service in SERVICES},
+                    zones=zones,
+                    ca_issuer=ca.issuer_name,
+                    registry=etcd.endpoint,
+                    broker=nats.endpoint,
+                    store=cockroach.endpoint,
+                    login_url=env.micro.login_url,
+                ),
+                child,
+            )
         Edge(
             f"{name}-edge",
             EdgeArgs(
@@ -131,7 +140,7 @@ class Platform(pulumi.ComponentResource):
                 cloud=cloud,
                 enabled=args.helm_releases,
             ),
-            # Backends are plain names, so no data edge exists: routes must wait for the server namespace.
+            # Backends are plain names, so no data edge exists: routes must wait for micro's namespace.
             pulumi.ResourceOptions(parent=self, depends_on=[micro]),
         )
 

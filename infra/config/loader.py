@@ -24,7 +24,7 @@ MAX_BYTES = 256 * 1024
 PROJECT = "micro-infra"
 STACK_NAME = re.compile(r"^[a-z][a-z0-9]{1,11}(-[a-z][a-z0-9]{1,19})?$")
 _FOREIGN_NAMESPACES = ("azure-native:", "kubernetes:", "pulumi:")
-SECRET_KEYS = ("backupPassphrase", "configSecretKey")
+SECRET_KEYS = ("backupPassphrase",)
 """Stack keys that hold secrets; a stack file may only carry them as `secure:` values."""
 
 
@@ -108,8 +108,6 @@ class StackSettings(BaseModel):
     """kubeconfig context of a kind cluster; cloud stacks build their provider from AKS."""
     backup_passphrase: Any = Field(default=None, alias="backupPassphrase")
     """CockroachDB backup encryption passphrase; must be a `secure:` value."""
-    config_secret_key: Any = Field(default=None, alias="configSecretKey")
-    """micro's config encryption key; must be a `secure:` value."""
 
 
 @dataclass(frozen=True)

@@ -257,26 +257,23 @@ class Datastores(Strict):
 
 class Image(Strict):
     repository: str = Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+$")
-    tag: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    """A release tag; the digest, when known, is what the node pulls."""
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
 
     @model_validator(mode="after")
     def _pinned(self) -> Image:
-        if self.tag is None and self.digest is None:
-            raise ValueError("tag: an image needs a tag or a digest")
-        if self.tag == "latest":
-            raise ValueError("tag: 'latest' is not a pin; use a release tag or a digest")
+        if self.tag.lower() == "latest":
+            raise ValueError(
+                f"tag: {self.tag!r} is not a pin: it moves with every release (micro/micro:latest is no longer"
+                " micro v2); use a release tag such as v2.9.3, with @sha256: digest when known"
+            )
         return self
 
     @property
     def ref(self) -> str:
-        """repository:tag@digest, the most specific reference available."""
-        ref = self.repository
-        if self.tag:
-            ref += f":{self.tag}"
-        if self.digest:
-            ref += f"@{self.digest}"
-        return ref
+        """repository:tag[@digest], the most specific reference available."""
+        return f"{self.repository}:{self.tag}" + (f"@{self.digest}" if self.digest else "")
 
 
 class Charts(Strict):
@@ -294,9 +291,79 @@ class Release(Strict):
     charts: Charts
 
 
-class Micro(Strict):
+class MicroMode(StrEnum):
+    """How micro runs, and on what."""
+
+    zero_dependency = "zero-dependency"
+    """`micro server`: one pod, every service a child process, on mDNS, the HTTP broker and the bbolt file store
+    (the seed's local model). kind only."""
+    datastores = "datastores"
+    """One Deployment per service, on etcd (registry), NATS (broker) and CockroachDB (store)."""
+
+
+class MicroServiceSettings(Strict):
     replicas: int = Field(ge=1, le=20)
-    """Replicas of every micro service; cloud environments run 2 behind a PDB."""
+    """Replicas of this service, overriding `micro.replicas`."""
+
+
+CORE_SERVICES = (
+    "api",
+    "web",
+    "proxy",
+    "network",
+    "auth",
+    "config",
+    "debug",
+    "registry",
+    "store",
+    "broker",
+    "router",
+    "runtime",
+)
+"""micro v2.9.3's core services (components/kubernetes/micro_v2.py holds what each is)."""
+
+
+class FileStore(Strict):
+    """The zero-dependency store's volume: bbolt files under $TMPDIR/micro/store."""
+
+    storage_gb: int = Field(ge=1, le=100)
+    storage_class: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,62}$")
+
+
+class Micro(Strict):
+    mode: MicroMode
+    """zero-dependency (kind only) or datastores (required in the cloud)."""
+    replicas: int = Field(ge=1, le=20)
+    """Replicas of every micro service; cloud environments run at least 2 behind a PDB. zero-dependency: 1."""
+    services: dict[str, MicroServiceSettings] = {}
+    """Per-service overrides, by the name micro gives the service (api, web, ...)."""
+    login_url: str | None = Field(default=None, pattern=r"^https?://[a-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$")
+    """Where the web dashboard sends people to log in (MICRO_AUTH_LOGIN_URL)."""
+    file_store: FileStore | None = None
+    """zero-dependency only: the volume the bbolt store lives on."""
+
+    @model_validator(mode="after")
+    def _services(self) -> Micro:
+        problems = []
+        for service in self.services:
+            if service not in CORE_SERVICES:
+                problems.append(f"services.{service}: not a micro v2 service (one of {', '.join(CORE_SERVICES)})")
+        if self.mode is MicroMode.zero_dependency:
+            if self.replicas != 1:
+                problems.append(f"replicas: zero-dependency runs one `micro server` pod (got {self.replicas})")
+            if self.services:
+                problems.append("services: zero-dependency runs every service in one pod; there is nothing to scale")
+            if self.file_store is None:
+                problems.append("file_store: zero-dependency needs a volume for the bbolt store")
+        elif self.file_store is not None:
+            problems.append("file_store: only the zero-dependency mode has a file store")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def replicas_of(self, service: str) -> int:
+        override = self.services.get(service)
+        return override.replicas if override else self.replicas
 
 
 # --- the environment --------------------------------------------------------------------------
@@ -310,8 +377,9 @@ class Environment(Strict):
     regions: list[Region] = Field(min_length=1, max_length=50)
     dns: Dns
     acme: Acme | None = None
-    datastores: Datastores
     micro: Micro
+    datastores: Datastores | None = None
+    """etcd, NATS and CockroachDB; required in `datastores` mode, absent in `zero-dependency` mode."""
     release: Release
 
     @property
@@ -324,6 +392,12 @@ class Environment(Strict):
         names = [r.name for r in self.regions]
         if len(set(names)) != len(names):
             problems.append(f"regions: a region is listed twice ({', '.join(names)})")
+        if (self.micro.mode is MicroMode.datastores) != (self.datastores is not None):
+            problems.append(
+                "datastores: required when micro.mode is datastores"
+                if self.datastores is None
+                else "datastores: micro.mode zero-dependency runs on mDNS, the HTTP broker and a file store"
+            )
         if self.cloud is Cloud.azure:
             problems += self._azure_problems()
         else:
@@ -343,6 +417,12 @@ class Environment(Strict):
                 problems.append(f"regions[{i}].zones: cloud regions spread over zones 1, 2 and 3")
         if self.acme is None:
             problems.append("acme: an Azure environment needs ACME settings")
+        if self.micro.mode is not MicroMode.datastores:
+            problems.append("micro.mode: cloud environments run on the datastores (mode: datastores)")
+        if self.micro.login_url is None:
+            problems.append("micro.login_url: cloud environments send web's logins somewhere (MICRO_AUTH_LOGIN_URL)")
+        if self.datastores is None:
+            return problems
         for store in QUORUM_STORES:
             members = getattr(self.datastores, store).members
             if members < 3 or members % 2 == 0:
@@ -353,6 +433,11 @@ class Environment(Strict):
                 problems.append("datastores.cockroach.backup: cloud environments back up CockroachDB")
         if self.micro.replicas < 2:
             problems.append(f"micro.replicas: cloud environments run at least 2 (got {self.micro.replicas})")
+        for service, settings in self.micro.services.items():
+            if settings.replicas < 2:
+                problems.append(
+                    f"micro.services.{service}.replicas: cloud environments run at least 2 (got {settings.replicas})"
+                )
         return problems
 
     def _kind_problems(self) -> list[str]:
@@ -365,6 +450,6 @@ class Environment(Strict):
             problems.append("acme: a kind environment has no ACME; the internal CA signs its hosts")
         if self.dns.zones != ["localhost"]:
             problems.append("dns.zones: a kind environment serves hosts under localhost only")
-        if self.datastores.cockroach.backup is not None:
+        if self.datastores is not None and self.datastores.cockroach.backup is not None:
             problems.append("datastores.cockroach.backup: backups need Azure storage")
         return problems
