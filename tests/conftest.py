@@ -16,7 +16,7 @@ import pytest
 from infra.plan.engine import Graph, Registration, run
 
 ROOT = Path(__file__).resolve().parents[1]
-STACKS = ("local", "staging", "platform")
+STACKS = ("local", "parity", "staging", "platform")
 _graphs: dict[tuple[str, bool], Graph] = {}
 
 

@@ -83,7 +83,7 @@ def test_secure_config_is_planned_as_a_secret_without_a_passphrase(tmp_path: Pat
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["plan", "--stack", "nope"], "stacks/Pulumi.nope.yaml: no such stack; known stacks: local, platform, staging"),
+        (["plan", "--stack", "nope"], "stacks/Pulumi.nope.yaml: no such stack; known stacks: local, parity, platform, staging"),
         (
             ["plan", "--stack", "Bad;rm -rf"],
             "--stack: 'Bad;rm -rf' is not a stack name such as staging or staging-westeurope",
@@ -132,7 +132,7 @@ def test_plan_prints_a_tree_and_counts_for_people() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "micro-infra:kubernetes:Platform local" in result.stdout
-    assert "micro-infra:kubernetes:EtcdCluster" in result.stdout
+    assert "micro-infra:kubernetes:MicroServer" in result.stdout
     graph = stack_graph("local", traceable=False)
     assert f"local: {len(graph.registrations)} resources" in result.stdout
 

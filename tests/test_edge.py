@@ -72,7 +72,7 @@ def edge_graph(env_name: str, enabled: bool = True) -> Graph:
     return component_graph(build)
 
 
-@pytest.fixture(scope="module", params=["local", "staging", "platform"])
+@pytest.fixture(scope="module", params=["local", "parity", "staging", "platform"])
 def any_env(request: pytest.FixtureRequest) -> tuple[str, Graph]:
     return request.param, edge_graph(request.param)
 
@@ -286,7 +286,7 @@ def test_envoy_gateway_chart_is_pinned_release(any_env: tuple[str, Graph]) -> No
     assert chart.inputs["version"] == environment(name).release.charts.envoy_gateway, chart.urn
     assert chart.inputs["namespace"] == EDGE_NAMESPACE, chart.urn
     replicas = chart.inputs["values"]["deployment"]["replicas"]
-    assert replicas == (1 if name == "local" else 2), f"{chart.urn} runs {replicas} controllers"
+    assert replicas == (2 if environment(name).is_cloud else 1), f"{chart.urn} runs {replicas} controllers"
     for resource in k8s(graph, GATEWAY) + k8s(graph, ENVOY_PROXY) + routes(graph):
         assert chart.urn in resource.dependencies, f"{resource.urn} does not wait for the CRDs in {chart.urn}"
 

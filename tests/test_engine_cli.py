@@ -80,7 +80,7 @@ def assert_nothing_ran(root: Path, done: subprocess.CompletedProcess[str], messa
 @pytest.mark.parametrize(
     ("stack", "message"),
     [
-        ("nosuch", "no such stack; known stacks: local, platform, staging"),
+        ("nosuch", "no such stack; known stacks: local, parity, platform, staging"),
         ("Bad_Name", "is not a stack name"),
     ],
 )

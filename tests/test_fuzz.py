@@ -215,7 +215,7 @@ def workspace() -> Any:
 
 def restore(root: Path) -> None:
     """Put back the files cases write (copying two files is far cheaper than two folders)."""
-    for name in ("local", "staging", "platform"):
+    for name in ("local", "parity", "staging", "platform"):
         for path in (f"environments/{name}.yaml", f"stacks/Pulumi.{name}.yaml"):
             shutil.copyfile(ROOT / path, root / path)
 
@@ -228,7 +228,7 @@ def test_mutated_environments_load_or_fail_cleanly(workspace: Path, record_prope
     counts: Counter[str] = Counter()
     outcome = Outcome(counts)
     accepted: list[Stack] = []
-    bases = {name: committed(f"environments/{name}.yaml") for name in ("local", "staging", "platform")}
+    bases = {name: committed(f"environments/{name}.yaml") for name in ("local", "parity", "staging", "platform")}
 
     @SETTINGS
     @given(name=st.sampled_from(sorted(bases)), data=st.data())
@@ -265,7 +265,7 @@ def plan_accepted(stacks: list[Stack]) -> int:
 def test_mutated_stack_files_load_or_fail_cleanly(workspace: Path, record_property: Any) -> None:
     counts: Counter[str] = Counter()
     outcome = Outcome(counts)
-    bases = {name: committed(f"stacks/Pulumi.{name}.yaml") for name in ("local", "staging", "platform")}
+    bases = {name: committed(f"stacks/Pulumi.{name}.yaml") for name in ("local", "parity", "staging", "platform")}
 
     @SETTINGS
     @given(name=st.sampled_from(sorted(bases)), data=st.data())

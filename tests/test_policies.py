@@ -301,7 +301,7 @@ def test_privileged_or_root_containers_are_caught(
     [
         (
             k8s("Deployment", "micro-store"),
-            lambda p: pod(p)["containers"][0].update(image="ghcr.io/m3o/platform:latest"),
+            lambda p: pod(p)["containers"][0].update(image="micro/micro:latest"),
         ),
         (k8s("StatefulSet", "etcd"), lambda p: pod(p)["containers"][0].update(image="gcr.io/etcd-development/etcd")),
         (
@@ -324,7 +324,7 @@ def test_unpinned_images_are_caught(match: Callable[[Any], bool], change: Callab
 @pytest.mark.parametrize(
     ("image", "pinned"),
     [
-        ("ghcr.io/m3o/platform:202106111627488fb1bf", True),
+        ("micro/micro:v2.9.3", True),
         ("gcr.io/etcd-development/etcd@sha256:" + "a" * 64, True),
         ("registry:5000/etcd:v3.6.4", True),
         ("registry:5000/etcd", False),
@@ -362,7 +362,7 @@ def test_a_caa_record_set_without_an_issue_tag_is_caught() -> None:
 
 def test_pull_policy_always_is_advised_against() -> None:
     views, changed = broken(
-        resources("local"),
+        resources("parity"),
         k8s("Deployment", "micro-api"),
         lambda p: pod(p)["containers"][0].update(imagePullPolicy="Always"),
     )
@@ -371,7 +371,7 @@ def test_pull_policy_always_is_advised_against() -> None:
 
 def test_a_missing_liveness_probe_is_advised() -> None:
     views, changed = broken(
-        resources("local"), k8s("StatefulSet", "etcd"), lambda p: pod(p)["containers"][0].pop("livenessProbe")
+        resources("parity"), k8s("StatefulSet", "etcd"), lambda p: pod(p)["containers"][0].pop("livenessProbe")
     )
     caught("liveness-probes", views, changed.urn)
 
@@ -383,7 +383,7 @@ def test_a_budget_over_a_single_replica_is_advised() -> None:
 
 
 def test_namespaces_without_network_policies_are_advised() -> None:
-    views = resources("local")
+    views = resources("parity")
     flagged = {f.urn for f in findings("namespace-network-policy", views)}
     etcd_namespace = next(r for r in views if k8s("Namespace", "etcd")(r))
     assert etcd_namespace.urn not in flagged
@@ -398,9 +398,9 @@ def test_a_chart_without_a_version_is_advised() -> None:
 
 def test_advisories_never_fail_and_mandatory_ones_do() -> None:
     views, _ = broken(
-        resources("local"), k8s("StatefulSet", "etcd"), lambda p: pod(p)["containers"][0].pop("livenessProbe")
+        resources("parity"), k8s("StatefulSet", "etcd"), lambda p: pod(p)["containers"][0].pop("livenessProbe")
     )
-    found = checks.check_resources("local", views)
+    found = checks.check_resources("parity", views)
     assert found and not any(v.mandatory for v in found)
 
 
@@ -448,18 +448,19 @@ def test_infra_check_exits_2_on_bad_input() -> None:
 BREAK_LIMITS = '''
 """Test-only: drop the micro services' memory limit, to show a mandatory policy stopping a real preview."""
 try:
+    import components.kubernetes.micro_server as micro_server
     import components.kubernetes.micro_service as micro_service
 except ImportError:  # the policy pack's own interpreter has no components
     pass
 else:
-    _pod_spec = micro_service.pod_spec
+    _container = micro_service.micro_container
 
-    def _without_memory_limit(args, account):
-        spec = _pod_spec(args, account)
-        spec["containers"][0]["resources"]["limits"].pop("memory")
-        return spec
+    def _without_memory_limit(*args, **kwargs):
+        container = _container(*args, **kwargs)
+        container["resources"] = {**container["resources"], "limits": {"cpu": "1"}}
+        return container
 
-    micro_service.pod_spec = _without_memory_limit
+    micro_service.micro_container = micro_server.micro_container = _without_memory_limit
 '''
 
 

@@ -16,7 +16,7 @@ def _cloud(stack: str) -> Graph:
     return stack_graph(stack)
 
 
-@pytest.mark.parametrize("stack", ["local", "staging", "platform"])
+@pytest.mark.parametrize("stack", ["local", "parity", "staging", "platform"])
 def test_every_resource_hangs_off_a_component(stack: str) -> None:
     graph = stack_graph(stack)
     stack_urn = graph.registrations[0].urn
@@ -26,7 +26,7 @@ def test_every_resource_hangs_off_a_component(stack: str) -> None:
         assert r.type.startswith("micro-infra:") or r.type in allowed, f"{r.urn} is not inside a component"
 
 
-@pytest.mark.parametrize("stack", ["local", "staging", "platform"])
+@pytest.mark.parametrize("stack", ["local", "parity", "staging", "platform"])
 def test_component_type_tokens(stack: str) -> None:
     tokens = {r.type for r in stack_graph(stack).registrations if not r.custom and r.type != "pulumi:pulumi:Stack"}
     tokens -= {"kubernetes:helm.sh/v4:Chart"}
@@ -122,31 +122,22 @@ def test_local_edge_certificates_come_from_the_internal_ca(local: Graph) -> None
     assert {c.inputs["spec"]["issuerRef"]["name"] for c in edge_certs} == {"internal-ca"}
 
 
-@pytest.mark.parametrize("stack", ["local", "staging", "platform"])
-def test_micro_addresses_resolve_to_the_datastore_services(stack: str) -> None:
-    graph = stack_graph(stack)
-    (registry,) = k8s(graph, "apps/v1:Deployment", name="micro-registry")
-    env = {e["name"]: e.get("value") for e in registry.inputs["spec"]["template"]["spec"]["containers"][0]["env"]}
-    (etcd_client,) = k8s(graph, "core/v1:Service", name="etcd-client", namespace="etcd")
-    etcd_port = etcd_client.inputs["spec"]["ports"][0]["port"]
-    assert env["MICRO_REGISTRY_ADDRESS"] == f"etcd-client.etcd.svc.cluster.local:{etcd_port}"
-    assert env["MICRO_BROKER_ADDRESS"] == "nats.nats.svc.cluster.local:4222"
-    assert env["MICRO_STORE_ADDRESS"].startswith(
-        "postgresql://root@cockroach-cockroachdb-public.cockroach.svc.cluster.local:26257/"
-    )
-    assert "sslmode=verify-full" in env["MICRO_STORE_ADDRESS"]
+@pytest.mark.parametrize("stack", ["local", "parity", "staging", "platform"])
+def test_release_pins_reach_every_micro_container(stack: str) -> None:
+    from infra.config.loader import load_stack
 
-
-@pytest.mark.parametrize("stack", ["local", "staging", "platform"])
-def test_release_pins_reach_every_image(stack: str) -> None:
     graph = stack_graph(stack)
     for r in graph.registrations:
-        text = json.dumps(r.inputs)
-        assert ":latest" not in text, r.urn
-    (api,) = k8s(graph, "apps/v1:Deployment", name="micro-api")
-    assert (
-        api.inputs["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/m3o/platform:202106111627488fb1bf"
-    )
+        assert ":latest" not in json.dumps(r.inputs).lower(), r.urn
+    pinned = load_stack(stack).environment.release.micro.ref
+    assert pinned.startswith("micro/micro:v2."), f"{stack} does not run micro v2: {pinned}"
+    micro = [
+        container
+        for deployment in k8s(graph, "apps/v1:Deployment", namespace="server")
+        for container in deployment.inputs["spec"]["template"]["spec"]["containers"]
+        if container["name"] == "micro"
+    ]
+    assert micro and {c["image"] for c in micro} == {pinned}
 
 
 def test_region_stack_plans_only_regional_records(tmp_path: pytest.TempPathFactory) -> None:
@@ -184,44 +175,3 @@ def test_region_stack_plans_only_regional_records(tmp_path: pytest.TempPathFacto
         graph.one("azure-native:containerservice:ManagedCluster", "staging-westeurope-aks-cluster").inputs["location"]
         == "westeurope"
     )
-
-
-def test_config_secret_key_reaches_only_the_config_service_through_a_secret(tmp_path: pytest.TempPathFactory) -> None:
-    import shutil
-    from pathlib import Path
-
-    from infra.config.loader import load_stack
-    from infra.plan.engine import run
-    from infra.program import program_for
-
-    from .conftest import ROOT
-
-    root = Path(str(tmp_path))
-    shutil.copytree(ROOT / "environments", root / "environments")
-    shutil.copytree(ROOT / "stacks", root / "stacks")
-    stack_file = root / "stacks" / "Pulumi.local.yaml"
-    stack_file.write_text(
-        stack_file.read_text() + "  micro-infra:configSecretKey:\n    secure: v1:c2VjcmV0LW1hcmtlcg==\n"
-    )
-    stack = load_stack("local", root)
-    graph = run(program_for(stack), "local", stack.config, traceable=True)
-    (secret,) = k8s(graph, "core/v1:Secret", name="micro-config-key", namespace="server")
-    assert secret.inputs["stringData"] == "[secret]"
-    assert secret.raw_inputs()["stringData"] == {"key": "v1:c2VjcmV0LW1hcmtlcg=="}
-    for deployment in k8s(graph, "apps/v1:Deployment", namespace="server"):
-        env = deployment.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
-        keyed = [e for e in env if e["name"] == "MICRO_CONFIG_SECRET_KEY"]
-        if deployment.inputs["metadata"]["name"] == "micro-config":
-            assert keyed == [
-                {
-                    "name": "MICRO_CONFIG_SECRET_KEY",
-                    "valueFrom": {"secretKeyRef": {"name": "micro-config-key", "key": "key"}},
-                }
-            ]
-        else:
-            assert keyed == [], deployment.urn
-    assert "c2VjcmV0LW1hcmtlcg" not in json.dumps([r.inputs for r in graph.registrations])
-
-
-def test_committed_stacks_carry_no_config_key_so_none_is_planned(local: Graph) -> None:
-    assert k8s(local, "core/v1:Secret", name="micro-config-key") == []

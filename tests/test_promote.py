@@ -28,7 +28,7 @@ def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         shutil.copytree(ROOT / folder, tmp_path / folder)
     staging = tmp_path / "environments/staging.yaml"
     data = yaml.safe_load(staging.read_text())
-    data["release"]["micro"] = {"repository": "ghcr.io/m3o/platform", "tag": "20250101", "digest": DIGEST}
+    data["release"]["micro"] = {"repository": "micro/micro", "tag": "v2.9.2", "digest": DIGEST}
     data["release"]["charts"]["nats"] = "2.14.3"
     text = staging.read_text()
     staging.write_text(
@@ -64,7 +64,7 @@ def test_promote_copies_release_only(root: Path) -> None:
     new = load_environment(target)
     assert new.release == load_environment(root / "environments/staging.yaml").release
     assert new.model_dump(exclude={"release"}) == old.model_dump(exclude={"release"}), "domains, sizes, ACME stay"
-    assert new.release.micro.tag == "20250101" and new.release.micro.digest == DIGEST
+    assert new.release.micro.tag == "v2.9.2" and new.release.micro.digest == DIGEST
     assert "warning: could not reach the engine" in result.stderr
     again = _promote(root)
     assert again.exit_code == 0 and "platform is already up to date with staging" in again.stderr
@@ -76,7 +76,7 @@ def test_dry_run_writes_nothing(root: Path, monkeypatch: pytest.MonkeyPatch) -> 
     before = _digest(target)
     result = _promote(root, "--dry-run")
     assert result.exit_code == 0, result.output
-    assert '-    tag: "202106111627488fb1bf"' in result.stdout and '+    tag: "20250101"' in result.stdout
+    assert "-    tag: v2.9.3" in result.stdout and "+    tag: v2.9.2" in result.stdout
     assert "dry run: nothing written" in result.stderr
     assert _digest(target) == before
 
@@ -104,7 +104,7 @@ def test_refuses_when_the_source_runs_other_pins(root: Path, monkeypatch: pytest
     result = _promote(root)
     assert result.exit_code == 2
     assert "--from: stack staging is not running environments/staging.yaml's release" in result.stderr
-    assert "release.micro.tag: 202106111627488fb1bf → 20250101" in result.stderr
+    assert "release.micro.tag: v2.9.3 → v2.9.2" in result.stderr
 
 
 def test_require_deployed_makes_the_skipped_check_an_error(root: Path) -> None:
@@ -116,7 +116,7 @@ def test_require_deployed_makes_the_skipped_check_an_error(root: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--from", "staging", "--to", "prod"], "--to: no environment 'prod'; environments: local, platform, staging"),
+        (["--from", "staging", "--to", "prod"], "--to: no environment 'prod'; environments: local, parity, platform, staging"),
         (["--from", "platform", "--to", "platform"], "--to: platform is also the source"),
     ],
 )

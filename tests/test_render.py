@@ -57,7 +57,7 @@ def test_every_declared_object_gets_one_file_and_helm_is_indexed(stack: str, ren
     graph = stack_graph(stack)
     declared = [r for r in graph.registrations if renderer.is_object(r)]
     files = manifests(rendered[stack])
-    assert len(files) == len(declared) > 50
+    assert len(files) == len(declared) > 20
     index = yaml.safe_load((rendered[stack] / renderer.INDEX).read_text())
     assert [o["urn"] for o in index["objects"]] == [r.urn for r in declared]
     width = len(next(iter(files)).split("-", 1)[0])
@@ -66,7 +66,9 @@ def test_every_declared_object_gets_one_file_and_helm_is_indexed(stack: str, ren
         expected = f"{number:0{width}d}-{obj['kind']}-{meta.get('namespace', 'cluster')}-{meta['name']}.yaml".lower()
         assert name == expected, "files are <NN>-<kind>-<namespace>-<name>.yaml in plan order"
     charts = sorted(entry["chart"].rsplit("/", 1)[-1] for entry in index["helm"])
-    assert charts == ["cert-manager", "cockroachdb", "gateway-crds-helm", "gateway-helm", "nats"], charts
+    datastores = [] if stack == "local" else ["cockroachdb"]  # local is zero-dependency: no NATS, no CockroachDB
+    expected = sorted(["cert-manager", "gateway-crds-helm", "gateway-helm", *datastores, *(["nats"] if datastores else [])])
+    assert charts == expected, charts
     assert all(entry["version"] for entry in index["helm"]), "every indexed chart names its version"
     assert not any(f["kind"] in ("Release", "Chart") for f in files.values()), "Helm objects exist only at deploy time"
 
@@ -141,7 +143,7 @@ def test_infra_render_writes_a_stack_and_refuses_to_overwrite_without_force(tmp_
     result = CliRunner().invoke(app, ["render", "--stack", "local", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     index = json.loads(result.stdout)
-    assert len(index["objects"]) == len(list(out.glob("[0-9]*.yaml"))) > 50
+    assert len(index["objects"]) == len(list(out.glob("[0-9]*.yaml"))) > 20
     again = CliRunner().invoke(app, ["render", "--stack", "local", "--out", str(out)])
     assert again.exit_code == 2 and "--force" in again.output
     (out / "notes.txt").write_text("mine")

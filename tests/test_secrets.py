@@ -32,8 +32,7 @@ from infra.program import program_for
 from tests.conftest import ROOT, STACKS, stack_graph
 
 PASSPHRASE = "MARKER-passphrase-4c1d9e"
-CONFIG_KEY = "MARKER-config-key-7b2f10"
-MARKERS = (PASSPHRASE, CONFIG_KEY)
+MARKERS = (PASSPHRASE,)
 KUBECONFIG = "current-context:"
 """Every kubeconfig the plan builds has this line; nothing else does."""
 SECRET_NAMED = re.compile(r"password|passphrase|token|secret|key", re.IGNORECASE)
@@ -43,14 +42,13 @@ _graphs: dict[bool, Graph] = {}
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the repository's inputs whose staging stack sets both secure values to markers."""
+    """A copy of the repository's inputs whose staging stack sets its secure value to a marker."""
     root = tmp_path_factory.mktemp("secrets")
     shutil.copytree(ROOT / "environments", root / "environments")
     shutil.copytree(ROOT / "stacks", root / "stacks")
     path = root / "stacks" / "Pulumi.staging.yaml"
     data = yaml.safe_load(path.read_text())
     data["config"]["micro-infra:backupPassphrase"] = {"secure": PASSPHRASE}
-    data["config"]["micro-infra:configSecretKey"] = {"secure": CONFIG_KEY}
     path.write_text(yaml.safe_dump(data))
     return root
 
@@ -79,8 +77,8 @@ def test_the_plan_masks_every_secret_where_it_flows(root: Path, traceable: bool)
         if found:
             carriers[r.name] = found
             assert MASK in json.dumps(r.inputs), f"{r.type} {r.name} carries {found} without [secret]"
-    # The markers really flowed (else this test would prove nothing): into both Kubernetes Secrets.
-    assert {"staging-uksouth-cockroach-backup-passphrase", "staging-uksouth-micro-config-key"} <= set(carriers)
+    # The marker really flowed (else this test would prove nothing): into the Kubernetes Secret.
+    assert {"staging-uksouth-cockroach-backup-passphrase"} <= set(carriers)
     if traceable:
         assert any(KUBECONFIG in found for found in carriers.values()), "the kubeconfig reached a provider"
     provider = next(r for r in graph.registrations if r.type == "pulumi:providers:kubernetes")
@@ -130,7 +128,7 @@ def _named(config: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]
 
 
 def test_secret_named_keys_are_recognised() -> None:
-    for key in ("micro-infra:backupPassphrase", "micro-infra:configSecretKey", "x:apiToken", "x:dbPassword"):
+    for key in ("micro-infra:backupPassphrase", "x:apiToken", "x:dbPassword"):
         assert SECRET_NAMED.search(key.rsplit(":", 1)[-1]), key
     assert not SECRET_NAMED.search("kubeContext")
 

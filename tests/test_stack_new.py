@@ -83,7 +83,7 @@ def test_stack_new_adds_a_region_stack(root: Path) -> None:
     [
         (
             ["--env", "prod", "--cloud", "azure", "--region", "westeurope"],
-            "--env: no environment 'prod'; environments: local, platform, staging",
+            "--env: no environment 'prod'; environments: local, parity, platform, staging",
         ),
         (
             ["--env", "staging", "--cloud", "kind", "--region", "westeurope"],
@@ -186,7 +186,7 @@ def _list(root: Path, *args: str) -> Result:
 def test_stack_list_finds_region_stacks_for_ci(root: Path) -> None:
     assert _new(root, "--env", "staging", "--cloud", "azure", "--region", "westeurope", "--yes").exit_code == 0
     every = json.loads(_list(root, "--json").stdout)
-    assert [s["stack"] for s in every] == ["local", "staging", "platform", "staging-westeurope"]
+    assert [s["stack"] for s in every] == ["local", "parity", "staging", "platform", "staging-westeurope"]
     regional = json.loads(_list(root, "--env", "staging", "--regional", "--json").stdout)
     assert regional == [
         {

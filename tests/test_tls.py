@@ -79,7 +79,7 @@ def tls_graph(env_name: str, enabled: bool = True) -> Graph:
     return component_graph(build)
 
 
-@pytest.fixture(scope="module", params=["local", "staging", "platform"])
+@pytest.fixture(scope="module", params=["local", "parity", "staging", "platform"])
 def any_env(request: pytest.FixtureRequest) -> tuple[str, Graph]:
     return request.param, tls_graph(request.param)
 

@@ -28,6 +28,8 @@ H2C = "kubernetes.io/h2c"
 PROTOCOLS = ("http", "grpc")
 TMP = {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}
 """micro creates ~/.micro at start (HOME=/tmp); capped so a leak cannot fill the node."""
+RESOURCES = {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"cpu": "1", "memory": "4Gi"}}
+"""One micro process."""
 PASSWD_ENV = ({"name": "HOME", "value": "/tmp"}, {"name": "USER", "value": "micro"})
 """The uid has no passwd entry: Go's os/user then needs USER and HOME, and HOME must be writable."""
 
@@ -156,6 +158,7 @@ def micro_container(
     ports: list[dict[str, Any]],
     mounts: list[dict[str, Any]],
     probe_port: str,
+    resources: dict[str, dict[str, str]] = RESOURCES,
 ) -> dict[str, Any]:
     """micro itself: hardened, probed on the port it serves.
 
@@ -176,7 +179,7 @@ def micro_container(
         # Generous: two minutes of refused connections before a restart, so a slow datastore at start-up does not
         # turn into a restart loop.
         "livenessProbe": {**probe, "initialDelaySeconds": 15, "periodSeconds": 20, "failureThreshold": 6},
-        "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"cpu": "1", "memory": "4Gi"}},
+        "resources": resources,
         "securityContext": container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *mounts],
     }

@@ -22,6 +22,7 @@ BAD_INPUT = 2
 
 class StackName(StrEnum):
     local = "local"
+    parity = "parity"
     staging = "staging"
     platform = "platform"
 
