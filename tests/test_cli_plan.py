@@ -83,7 +83,10 @@ def test_secure_config_is_planned_as_a_secret_without_a_passphrase(tmp_path: Pat
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["plan", "--stack", "nope"], "stacks/Pulumi.nope.yaml: no such stack; known stacks: local, parity, platform, staging"),
+        (
+            ["plan", "--stack", "nope"],
+            "stacks/Pulumi.nope.yaml: no such stack; known stacks: local, parity, platform, staging",
+        ),
         (
             ["plan", "--stack", "Bad;rm -rf"],
             "--stack: 'Bad;rm -rf' is not a stack name such as staging or staging-westeurope",

@@ -1,510 +1,332 @@
-"""MicroRuntime and MicroService: every micro service, its wiring to the datastores, and its fences.
+"""micro v2.9.3 on the datastores: every Deployment against its row of the contract, and what v2 really reads.
 
-Each environment file is built once (local: one replica; staging and platform: two, with PDBs and spreading).
-Endpoints are built the way the datastore components publish them.
+The graphs are the real program on the committed stacks that run micro on etcd, NATS and CockroachDB (parity,
+staging, platform). Expected values are built from the contract rows (components/kubernetes/micro_v2.py) and
+from upstream facts restated here with their source, never from the functions that build the Deployments.
 """
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 import pytest
 
-from components.kubernetes.contracts import EDGE_NAMESPACE, SERVER_NAMESPACE, USER_NAMESPACE, Backend, Endpoint
-from components.kubernetes.micro_runtime import (
-    EDGE_SERVICES,
-    SERVICES,
-    MicroRuntime,
-    MicroRuntimeArgs,
-    service_env,
-    store_url,
-)
-from components.kubernetes.micro_service import MicroService, MicroServiceArgs
-from infra.config.loader import load_environment
+from components.kubernetes.micro_v2 import EDGE_SERVICES, PROFILE_ADDRESSES, READS, SERVICES, Auth, Backend
+from infra.config.loader import load_stack
 from infra.plan.engine import Graph, Registration
-from tests.conftest import ROOT, component_graph, k8s
-from tests.k8s_schema import validate
+from tests.conftest import STACKS, k8s, stack_graph
 
-REGISTRY = Endpoint("etcd-client.etcd.svc.cluster.local", 2379, "etcd")
-BROKER = Endpoint("nats.nats.svc.cluster.local", 4222, "nats")
-STORE = Endpoint("cockroach-cockroachdb-public.cockroach.svc.cluster.local", 26257, "cockroach", client_user="root")
-ISSUER = "internal-ca"
-CORE = [s for s in SERVICES if s not in EDGE_SERVICES]
-ENVIRONMENTS = ("local", "staging", "platform")
-CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
-
-_built: dict[str, tuple[Graph, MicroRuntime]] = {}
+DATASTORE_STACKS = ("parity", "staging", "platform")
+V3_ONLY = ("MICRO_PROXY", "MICRO_PROFILE", "MICRO_EVENTS", "MICRO_SERVICE_NAME", "MICRO_SERVICE_ADDRESS")
+"""What the v3-era wiring set: network as everyone's proxy, the platform/client profiles, events."""
 
 
-def build(env_name: str) -> tuple[Graph, MicroRuntime]:
-    if env_name not in _built:
-        env = load_environment(ROOT / "environments" / f"{env_name}.yaml")
-        made: list[MicroRuntime] = []
-
-        def program() -> None:
-            made.append(
-                MicroRuntime(
-                    "micro",
-                    MicroRuntimeArgs(
-                        image=env.release.micro.ref,
-                        replicas=env.micro.replicas,
-                        zones=list(env.regions[0].zones),
-                        ca_issuer=ISSUER,
-                        registry=REGISTRY,
-                        broker=BROKER,
-                        store=STORE,
-                        api_host=env.dns.hosts.api,
-                    ),
-                )
-            )
-
-        _built[env_name] = (component_graph(program), made[0])
-    return _built[env_name]
-
-
-@pytest.fixture(params=ENVIRONMENTS)
-def built(request: pytest.FixtureRequest) -> tuple[str, Graph, MicroRuntime]:
-    return (request.param, *build(request.param))
-
-
-@pytest.fixture
-def graph(built: tuple[str, Graph, MicroRuntime]) -> Graph:
-    return built[1]
-
-
-def one(graph: Graph, kind: str, name: str, namespace: str | None = SERVER_NAMESPACE) -> Registration:
-    found = k8s(graph, kind, name=name, namespace=namespace)
-    assert len(found) == 1, f"expected one {kind} {namespace}/{name}, found {len(found)}"
-    return found[0]
+@pytest.fixture(params=DATASTORE_STACKS)
+def stack(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def deployment(graph: Graph, service: str) -> Registration:
-    return one(graph, "apps/v1:Deployment", f"micro-{service}")
-
-
-def container(graph: Graph, service: str) -> dict[str, Any]:
-    containers = deployment(graph, service).inputs["spec"]["template"]["spec"]["containers"]
-    assert [c["name"] for c in containers] == ["micro"], f"micro-{service}: one container named micro"
-    return containers[0]
+    found = k8s(graph, "apps/v1:Deployment", name=f"micro-{service}", namespace="server")
+    assert len(found) == 1, f"expected one Deployment server/micro-{service}, found {len(found)}"
+    return found[0]
 
 
 def pod(graph: Graph, service: str) -> dict[str, Any]:
-    return deployment(graph, service).inputs["spec"]["template"]["spec"]
-
-
-def env_of(graph: Graph, service: str) -> dict[str, Any]:
-    """name → value (or the valueFrom dict)."""
-    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(graph, service)["env"]}
-
-
-def certificates(graph: Graph) -> dict[str, dict[str, Any]]:
-    """secretName → spec of every Certificate in `server`."""
-    return {
-        r.inputs["spec"]["secretName"]: r.inputs["spec"]
-        for r in graph.of_type(CERTIFICATE)
-        if r.inputs["metadata"]["namespace"] == SERVER_NAMESPACE
-    }
-
-
-# --- the pure env function ----------------------------------------------------------------------
-
-
-def test_service_env_wires_platform_services_to_the_given_endpoints() -> None:
-    env = {e["name"]: e for e in service_env("store", REGISTRY, BROKER, STORE, "api.m3o.dev")}
-    values = {k: e.get("value") for k, e in env.items()}
-    assert values["MICRO_PROFILE"] == "platform"
-    assert values["MICRO_SERVICE_NAME"] == "store"
-    assert values["MICRO_SERVICE_ADDRESS"] == ":8002"
-    assert values["MICRO_REGISTRY_ADDRESS"] == "etcd-client.etcd.svc.cluster.local:2379"
-    assert values["MICRO_BROKER_ADDRESS"] == "nats.nats.svc.cluster.local:4222"
-    assert values["MICRO_STORE_ADDRESS"] == (
-        "postgresql://root@cockroach-cockroachdb-public.cockroach.svc.cluster.local:26257/micro?sslmode=verify-full"
-        "&sslrootcert=/certs/store/ca.crt&sslcert=/certs/store/tls.crt&sslkey=/certs/store/tls.key"
-    )
-    for prefix, mount in [("REGISTRY", "registry"), ("BROKER", "broker"), ("EVENTS", "broker"), ("STORE", "store")]:
-        assert values[f"MICRO_{prefix}_TLS_CA"] == f"/certs/{mount}/ca.crt"
-        assert values[f"MICRO_{prefix}_TLS_CERT"] == f"/certs/{mount}/tls.crt"
-        assert values[f"MICRO_{prefix}_TLS_KEY"] == f"/certs/{mount}/tls.key"
-    assert values["MICRO_PROXY"] == "micro-network.server.svc.cluster.local:8443"
-    assert env["MICRO_AUTH_PUBLIC_KEY"]["valueFrom"] == {"secretKeyRef": {"name": "jwt-creds", "key": "tls.crt"}}
-    assert env["MICRO_AUTH_PRIVATE_KEY"]["valueFrom"] == {"secretKeyRef": {"name": "jwt-creds", "key": "tls.key"}}
-
-
-def test_service_env_gives_client_services_only_the_proxy_and_auth_keys() -> None:
-    for name in EDGE_SERVICES:
-        env = {e["name"]: e.get("value") for e in service_env(name, REGISTRY, BROKER, STORE, "api.m3o.dev")}
-        assert env["MICRO_PROFILE"] == "client", name
-        assert env["MICRO_PROXY"] == "micro-network.server.svc.cluster.local:8443", name
-        assert {"MICRO_AUTH_PUBLIC_KEY", "MICRO_AUTH_PRIVATE_KEY"} <= set(env), name
-        leaked = [k for k in env if "_TLS_" in k or k.endswith(("REGISTRY_ADDRESS", "BROKER_ADDRESS", "STORE_ADDRESS"))]
-        assert not leaked, f"{name} is a client service and must not see the datastores: {leaked}"
-        # api binds :8080 for HTTP itself; an RPC listener on the same address would not start.
-        assert "MICRO_SERVICE_ADDRESS" not in env, name
-    api = {e["name"]: e.get("value") for e in service_env("api", REGISTRY, BROKER, STORE, "api.m3o.dev")}
-    web = {e["name"]: e.get("value") for e in service_env("web", REGISTRY, BROKER, STORE, "api.m3o.dev")}
-    assert api["MICRO_API_RESOLVER"] == "subdomain"
-    assert web["MICRO_API_ADDRESS"] == "https://api.m3o.dev"
-
-
-def test_service_env_sends_everything_but_network_through_network() -> None:
-    for name in SERVICES:
-        names = [e["name"] for e in service_env(name, REGISTRY, BROKER, STORE, "api.m3o.dev")]
-        assert ("MICRO_PROXY" in names) == (name != "network"), name
-        assert len(names) == len(set(names)), f"{name}: an env var is set twice"
-
-
-def test_service_env_never_carries_a_secret_literal() -> None:
-    for name in SERVICES:
-        for e in service_env(name, REGISTRY, BROKER, STORE, "api.m3o.dev"):
-            if "KEY" in e["name"] and not e["name"].endswith("_TLS_KEY"):
-                assert "value" not in e, f"{name}: {e['name']} must come from a Secret"
-
-
-def test_store_url_needs_a_sql_user() -> None:
-    with pytest.raises(ValueError, match="client_user"):
-        store_url(Endpoint("db.example", 26257, "cockroach"))
-
-
-# --- the services ---------------------------------------------------------------------------------
-
-
-def test_every_service_runs_with_its_port_args_and_profile(graph: Graph) -> None:
-    expected_args = {name: ["service", name] for name in SERVICES} | {"web": ["web"]}
-    for name, spec in SERVICES.items():
-        c = container(graph, name)
-        assert c["args"] == expected_args[name], f"micro-{name}: args {c['args']}"
-        assert [(p["name"], p["containerPort"]) for p in c["ports"]] == [(spec.protocol, spec.port)], f"micro-{name}"
-        assert env_of(graph, name)["MICRO_PROFILE"] == spec.profile, f"micro-{name}: profile"
-        service = one(graph, "core/v1:Service", f"micro-{name}")
-        ports = service.inputs["spec"]["ports"]
-        assert [(p["port"], p["targetPort"]) for p in ports] == [(spec.port, spec.protocol)], f"Service micro-{name}"
-        assert (ports[0].get("appProtocol") == "kubernetes.io/h2c") == (spec.protocol == "grpc"), f"micro-{name}"
-        selector = service.inputs["spec"]["selector"]
-        assert selector == {"app.kubernetes.io/name": f"micro-{name}", "micro": "server"}, f"Service micro-{name}"
-        template_labels = deployment(graph, name).inputs["spec"]["template"]["metadata"]["labels"]
-        assert selector.items() <= template_labels.items(), f"Service micro-{name} selects no pod"
-
-
-def test_the_table_matches_the_history() -> None:
-    ports = {name: spec.port for name, spec in SERVICES.items()}
-    assert ports == {
-        "network": 8443,
-        "auth": 8010,
-        "broker": 8003,
-        "config": 8081,
-        "events": 8080,
-        "registry": 8000,
-        "runtime": 8088,
-        "store": 8002,
-        "debug": 8089,
-        "api": 8080,
-        "proxy": 8081,
-        "web": 8082,
-    }
-    assert SERVICES["proxy"].protocol == "grpc"
-    assert {SERVICES[s].protocol for s in ("api", "web")} == {"http"}
-
-
-def test_datastore_addresses_are_the_given_endpoints(graph: Graph) -> None:
-    for name in CORE:
-        env = env_of(graph, name)
-        assert env["MICRO_REGISTRY_ADDRESS"] == REGISTRY.address, f"micro-{name}"
-        assert env["MICRO_BROKER_ADDRESS"] == BROKER.address, f"micro-{name}"
-        assert env["MICRO_STORE_ADDRESS"].startswith(f"postgresql://root@{STORE.address}/"), f"micro-{name}"
-        assert "sslmode=verify-full" in env["MICRO_STORE_ADDRESS"], f"micro-{name}"
-
-
-def _mounted_secrets(graph: Graph, name: str) -> dict[str, str]:
-    """mount path → secret name, for the secret volumes mounted into micro-<name>."""
-    volumes = {v["name"]: v for v in pod(graph, name)["volumes"]}
-    out = {}
-    for m in container(graph, name).get("volumeMounts", []):
-        volume = volumes[m["name"]]
-        if "secret" in volume:
-            assert m.get("readOnly") is True, f"micro-{name}: {m['mountPath']} must be read-only"
-            assert volume["secret"]["defaultMode"] == 0o400, f"micro-{name}: {m['name']} mode"
-            out[m["mountPath"]] = volume["secret"]["secretName"]
-    return out
-
-
-def _under(path: str, mounts: dict[str, str]) -> str | None:
-    for mount, secret in mounts.items():
-        if path.startswith(mount.rstrip("/") + "/"):
-            return secret
-    return None
-
-
-def test_every_tls_path_is_a_mounted_certificate_from_the_internal_ca(graph: Graph) -> None:
-    certs = certificates(graph)
-    for name in SERVICES:
-        mounts = _mounted_secrets(graph, name)
-        env = env_of(graph, name)
-        paths = {k: v for k, v in env.items() if "_TLS_" in k}
-        store = env.get("MICRO_STORE_ADDRESS")
-        if store:
-            query = dict(p.split("=", 1) for p in store.split("?", 1)[1].split("&"))
-            paths |= {f"store url {k}": query[k] for k in ("sslrootcert", "sslcert", "sslkey")}
-        if SERVICES[name].profile == "platform":
-            assert len(paths) == 15, f"micro-{name}: 4 TLS triples and 3 store URL paths, got {sorted(paths)}"
-        else:
-            assert not paths and not mounts, f"micro-{name} is a client service; it mounts no certificates"
-        for key, path in paths.items():
-            secret = _under(path, mounts)
-            assert secret is not None, f"micro-{name}: {key}={path} is under no mounted secret"
-            assert path.rsplit("/", 1)[1] in ("ca.crt", "tls.crt", "tls.key"), f"micro-{name}: {key}={path}"
-            assert secret in certs, f"micro-{name}: {key} reads secret {secret}, which no Certificate writes"
-            issuer = certs[secret]["issuerRef"]
-            assert issuer == {"name": ISSUER, "kind": "ClusterIssuer", "group": "cert-manager.io"}, secret
-
-
-def test_client_certificates(graph: Graph) -> None:
-    certs = certificates(graph)
-    assert set(certs) == {"etcd-client-tls", "nats-client-tls", "cockroach-client-tls", "jwt-creds"}
-    for secret in ("etcd-client-tls", "nats-client-tls", "cockroach-client-tls"):
-        spec = certs[secret]
-        assert spec["privateKey"]["algorithm"] == "ECDSA" and spec["privateKey"]["size"] == 256, secret
-        assert "client auth" in spec["usages"] and "server auth" not in spec["usages"], secret
-    assert certs["cockroach-client-tls"]["commonName"] == STORE.client_user
-
-
-def test_auth_keys_come_from_the_jwt_certificate(graph: Graph) -> None:
-    jwt = certificates(graph)["jwt-creds"]
-    assert jwt["privateKey"]["algorithm"] == "RSA" and jwt["privateKey"]["size"] == 4096
-    assert jwt["duration"] == "87600h"
-    assert jwt["commonName"] == "auth" and jwt["subject"]["organizations"] == ["m3o"]
-    assert jwt["issuerRef"]["name"] == ISSUER
-    for name in SERVICES:
-        env = env_of(graph, name)
-        assert env["MICRO_AUTH_PUBLIC_KEY"] == {"secretKeyRef": {"name": "jwt-creds", "key": "tls.crt"}}, name
-        assert env["MICRO_AUTH_PRIVATE_KEY"] == {"secretKeyRef": {"name": "jwt-creds", "key": "tls.key"}}, name
-
-
-def test_micro_proxy_points_at_the_network_service(graph: Graph) -> None:
-    network = one(graph, "core/v1:Service", "micro-network")
-    target = f"micro-network.{network.inputs['metadata']['namespace']}.svc.cluster.local"
-    target += f":{network.inputs['spec']['ports'][0]['port']:.0f}"
-    for name in SERVICES:
-        env = env_of(graph, name)
-        if name == "network":
-            assert "MICRO_PROXY" not in env, "micro-network must not proxy to itself"
-        else:
-            assert env["MICRO_PROXY"] == target, f"micro-{name}: MICRO_PROXY={env.get('MICRO_PROXY')}"
-
-
-def test_web_calls_the_public_api(built: tuple[str, Graph, MicroRuntime]) -> None:
-    env_name, graph, _ = built
-    host = load_environment(ROOT / "environments" / f"{env_name}.yaml").dns.hosts.api
-    assert env_of(graph, "web")["MICRO_API_ADDRESS"] == f"https://{host}"
-    assert env_of(graph, "api")["MICRO_API_RESOLVER"] == "subdomain"
-
-
-def test_images_are_pinned(built: tuple[str, Graph, MicroRuntime]) -> None:
-    env_name, graph, _ = built
-    ref = load_environment(ROOT / "environments" / f"{env_name}.yaml").release.micro.ref
-    for name in SERVICES:
-        c = container(graph, name)
-        assert c["image"] == ref, f"micro-{name}: image {c['image']}"
-        assert ":" in c["image"].rsplit("/", 1)[1] and not c["image"].endswith(":latest"), f"micro-{name}"
-        assert c["imagePullPolicy"] == "IfNotPresent", f"micro-{name}"
-
-
-def test_containers_are_hardened(graph: Graph) -> None:
-    for name in SERVICES:
-        c, p = container(graph, name), pod(graph, name)
-        sc = c["securityContext"]
-        assert sc["runAsNonRoot"] is True and sc["runAsUser"] > 0, f"micro-{name}"
-        assert sc["readOnlyRootFilesystem"] is True, f"micro-{name}"
-        assert sc["allowPrivilegeEscalation"] is False, f"micro-{name}"
-        assert sc["capabilities"] == {"drop": ["ALL"]}, f"micro-{name}"
-        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, f"micro-{name}"
-        assert p["securityContext"]["fsGroup"] == sc["runAsUser"], f"micro-{name}: 0400 secrets must stay readable"
-        tmp = [m for m in c["volumeMounts"] if m["mountPath"] == "/tmp"]
-        volumes = {v["name"]: v for v in p["volumes"]}
-        assert len(tmp) == 1 and "emptyDir" in volumes[tmp[0]["name"]], f"micro-{name}: /tmp is an emptyDir"
-        assert p["enableServiceLinks"] is False, f"micro-{name}"
-        assert c["resources"] == {
-            "requests": {"cpu": "100m", "memory": "100Mi"},
-            "limits": {"cpu": "1", "memory": "4Gi"},
-        }, f"micro-{name}"
-        port = SERVICES[name].protocol
-        assert c["readinessProbe"] == {"tcpSocket": {"port": port}, "initialDelaySeconds": 5, "periodSeconds": 10}
-        assert c["livenessProbe"] == {
-            "tcpSocket": {"port": port},
-            "initialDelaySeconds": 15,
-            "periodSeconds": 20,
-            "failureThreshold": 6,
-        }, f"micro-{name}"
-        annotations = deployment(graph, name).inputs["spec"]["template"]["metadata"]["annotations"]
-        assert annotations == {
-            "prometheus.io/scrape": "true",
-            "prometheus.io/path": "/metrics",
-            "prometheus.io/port": "9000",
-        }, f"micro-{name}"
-
-
-def test_only_the_runtime_gets_a_token(graph: Graph) -> None:
-    for name in SERVICES:
-        p = pod(graph, name)
-        if name == "runtime":
-            assert p["serviceAccountName"] == "micro-runtime" and p["automountServiceAccountToken"] is True
-        else:
-            assert p["automountServiceAccountToken"] is False, f"micro-{name} must not mount a token"
-            account = one(graph, "core/v1:ServiceAccount", p["serviceAccountName"])
-            assert account.inputs["automountServiceAccountToken"] is False, f"ServiceAccount of micro-{name}"
-    runtime_account = one(graph, "core/v1:ServiceAccount", "micro-runtime")
-    assert runtime_account.inputs["automountServiceAccountToken"] is True
-
-
-def test_the_runtime_role_covers_exactly_what_the_runtime_does(graph: Graph) -> None:
-    role = one(graph, "rbac.authorization.k8s.io/v1:ClusterRole", "micro-runtime", namespace=None)
-    granted = {
-        (group, resource): set(rule["verbs"])
-        for rule in role.inputs["rules"]
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-    }
-    crud = {"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
-    core = ("pods", "pods/log", "services", "secrets", "namespaces", "resourcequotas")
-    expected = {
-        **{("", r): crud for r in core},
-        ("apps", "deployments"): crud - {"deletecollection"},
-        ("networking.k8s.io", "networkpolicies"): crud,
-    }
-    assert granted == expected, f"ClusterRole micro-runtime: extra {granted.items() - expected.items()}, " + (
-        f"missing {expected.items() - granted.items()}"
-    )
-    binding = one(graph, "rbac.authorization.k8s.io/v1:ClusterRoleBinding", "micro-runtime", namespace=None)
-    assert binding.inputs["roleRef"] == {
-        "apiGroup": "rbac.authorization.k8s.io",
-        "kind": "ClusterRole",
-        "name": "micro-runtime",
-    }
-    assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": "micro-runtime", "namespace": "server"}]
-
-
-def test_namespaces(graph: Graph) -> None:
-    server = one(graph, "core/v1:Namespace", SERVER_NAMESPACE, namespace=None).inputs["metadata"]["labels"]
-    user = one(graph, "core/v1:Namespace", USER_NAMESPACE, namespace=None).inputs["metadata"]["labels"]
-    assert server["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert user["pod-security.kubernetes.io/enforce"] == "baseline"
-    assert user["owner"] == "micro"
-
-
-def _policies(graph: Graph) -> list[dict[str, Any]]:
-    return [r.inputs["spec"] for r in k8s(graph, "networking.k8s.io/v1:NetworkPolicy", namespace=SERVER_NAMESPACE)]
-
-
-def _admitted(graph: Graph, service: str) -> list[tuple[dict[str, Any], list[Any]]]:
-    """(peer, ports) pairs of every policy that selects micro-<service>'s pods."""
-    labels = deployment(graph, service).inputs["spec"]["template"]["metadata"]["labels"]
-    out = []
-    for spec in _policies(graph):
-        selector = spec["podSelector"].get("matchLabels", {})
-        assert "Ingress" in spec["policyTypes"]
-        if selector.items() <= labels.items():
-            for rule in spec.get("ingress", []):
-                out += [(peer, rule.get("ports")) for peer in rule["from"]]
-    return out
-
-
-def test_server_denies_ingress_by_default(graph: Graph) -> None:
-    deny = [
-        s
-        for s in _policies(graph)
-        if s["podSelector"] == {} and not s.get("ingress") and s["policyTypes"] == ["Ingress"]
-    ]
-    assert deny, "server needs a default-deny ingress policy"
-
-
-def test_only_the_edge_reaches_api_web_and_proxy(graph: Graph) -> None:
-    for name in EDGE_SERVICES:
-        admitted = _admitted(graph, name)
-        assert admitted, f"micro-{name} admits nobody"
-        for peer, ports in admitted:
-            assert peer == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": EDGE_NAMESPACE}}}, (
-                f"micro-{name} admits {peer}"
-            )
-            assert ports == [{"protocol": "TCP", "port": SERVICES[name].port}], f"micro-{name} ports {ports}"
-
-
-def test_core_services_admit_server_only(graph: Graph) -> None:
-    for name in CORE:
-        admitted = _admitted(graph, name)
-        assert ({"podSelector": {}}, [{"protocol": "TCP", "port": SERVICES[name].port}]) in admitted, name
-        for peer, _ in admitted:
-            assert "ipBlock" not in peer and peer.get("namespaceSelector") != {}, f"micro-{name} admits {peer}"
-            if name != "network":
-                assert peer == {"podSelector": {}}, f"micro-{name} admits {peer} from outside server"
-
-
-def test_backends_match_the_services(built: tuple[str, Graph, MicroRuntime]) -> None:
-    _, graph, runtime = built
-    assert set(runtime.backends) == {"api", "web", "proxy"}
-    for name, backend in runtime.backends.items():
-        service = one(graph, "core/v1:Service", backend.service, namespace=backend.namespace)
-        port = service.inputs["spec"]["ports"][0]
-        assert backend == Backend(f"micro-{name}", SERVER_NAMESPACE, int(port["port"]), SERVICES[name].protocol)
-
-
-def test_replicas_spread_and_pdbs_follow_the_environment(built: tuple[str, Graph, MicroRuntime]) -> None:
-    env_name, graph, _ = built
-    replicas = load_environment(ROOT / "environments" / f"{env_name}.yaml").micro.replicas
-    assert replicas == (1 if env_name == "local" else 2)
-    pdbs = k8s(graph, "policy/v1:PodDisruptionBudget", namespace=SERVER_NAMESPACE)
-    for name in SERVICES:
-        d = deployment(graph, name).inputs["spec"]
-        assert d["replicas"] == replicas, f"micro-{name}"
-        spread = d["template"]["spec"].get("topologySpreadConstraints", [])
-        pdb = [p for p in pdbs if p.inputs["metadata"]["name"] == f"micro-{name}"]
-        if replicas == 1:
-            assert not spread and not pdb, f"micro-{name}: one replica needs no spread or PDB"
-            continue
-        keys = {c["topologyKey"]: c for c in spread}
-        assert set(keys) == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}, f"micro-{name}"
-        for c in spread:
-            assert c["maxSkew"] == 1 and c["labelSelector"]["matchLabels"] == d["selector"]["matchLabels"], name
-        assert keys["topology.kubernetes.io/zone"]["whenUnsatisfiable"] == "ScheduleAnyway"
-        assert len(pdb) == 1, f"micro-{name} needs a PodDisruptionBudget"
-        assert pdb[0].inputs["spec"]["minAvailable"] == 1
-        assert pdb[0].inputs["spec"]["selector"]["matchLabels"] == d["selector"]["matchLabels"], f"micro-{name}"
-
-
-@pytest.mark.parametrize("env_name", ["local", "staging"])  # platform's objects differ from staging's only in values
-def test_every_object_is_named_labelled_and_valid(env_name: str) -> None:
-    graph, _ = build(env_name)
-    objects = [r for r in graph.registrations if r.type.startswith("kubernetes:")]
-    builtin = [r for r in objects if r.type != CERTIFICATE]
-    assert len(objects) - len(builtin) == 4, "four Certificates: three client certificates and the JWT keypair"
-    for r in objects:
-        meta = r.inputs["metadata"]
-        assert meta.get("name"), f"{r.urn} has no explicit name"
-        labels = meta.get("labels", {})
-        assert labels.get("app.kubernetes.io/part-of") == "micro", r.urn
-        assert labels.get("app.kubernetes.io/managed-by") == "pulumi", r.urn
-        assert labels.get("app.kubernetes.io/name"), r.urn
-        cluster_scoped = r.type.endswith((":Namespace", ":ClusterRole", ":ClusterRoleBinding"))
-        assert ("namespace" in meta) != cluster_scoped, f"{r.urn}: namespace {meta.get('namespace')}"
-    for r in builtin:
-        validate(r)
-
-
-def test_children_are_parented_to_their_component(graph: Graph) -> None:
-    runtime = graph.one("micro-infra:kubernetes:MicroRuntime", "micro")
-    services = {r.urn for r in graph.of_type("micro-infra:kubernetes:MicroService")}
-    assert len(services) == len(SERVICES)
-    for r in graph.registrations:
-        if r.type.startswith("kubernetes:"):
-            assert r.parent == runtime.urn or r.parent in services, f"{r.urn} is parented to {r.parent}"
-
-
-def test_micro_service_rejects_an_unknown_protocol() -> None:
-    def program() -> None:
-        MicroService(
-            "bad",
-            MicroServiceArgs(
-                name="x", namespace="server", image="i:1", port=1, args=[], replicas=1, zones=["1"], protocol="udp"
-            ),
+    spec: dict[str, Any] = deployment(graph, service).inputs["spec"]["template"]["spec"]
+    return spec
+
+
+def micro(graph: Graph, service: str) -> dict[str, Any]:
+    (container,) = [c for c in pod(graph, service)["containers"] if c["name"] == "micro"]
+    return container
+
+
+def literal_env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+
+
+def exported(container: dict[str, Any]) -> list[str]:
+    """Variables the entrypoint wrapper exports (`export A B`), for images whose env is set at start."""
+    command = container.get("command")
+    if not command:
+        return []
+    script = command[2]
+    return [word for part in script.split(";") if part.strip().startswith("export ") for word in part.split()[1:]]
+
+
+# --- the contract -------------------------------------------------------------------------------------------
+
+
+def test_every_core_service_runs_as_its_row(stack: str) -> None:
+    graph = stack_graph(stack)
+    for service, row in SERVICES.items():
+        container = micro(graph, service)
+        assert container["args"] == [service], f"micro-{service} must run `micro {service}`"
+        assert container["ports"] == [{"name": row.protocol, "containerPort": row.port, "protocol": "TCP"}]
+        env = {k: v for k, v in literal_env(container).items() if k.startswith("MICRO_")}
+        expected = {"MICRO_REGISTRY": "etcd", "MICRO_BROKER": "nats", "MICRO_REPORT_USAGE": "false"}
+        expected[row.address_env] = f":{row.port}"
+        expected.update(row.env)
+        if Backend.store in row.backends:
+            expected["MICRO_STORE"] = "cockroach"
+        if row.auth is not Auth.none:
+            expected["MICRO_AUTH"] = "jwt" if row.auth is Auth.issuer else "service"
+        addresses = {"MICRO_REGISTRY_ADDRESS", "MICRO_BROKER_ADDRESS"} | (
+            {"MICRO_STORE_ADDRESS"} if Backend.store in row.backends else set()
         )
+        if service == "web" and load_stack(stack).environment.micro.login_url:
+            expected["MICRO_AUTH_LOGIN_URL"] = load_stack(stack).environment.micro.login_url
+        assert {k: v for k, v in env.items() if k not in addresses} == expected, f"micro-{service}"
+        assert set(env) - set(expected) == addresses, f"micro-{service}: datastore addresses"
 
-    with pytest.raises(Exception, match="protocol must be one of"):
-        component_graph(program)
+
+def test_no_micro_variable_is_one_v2_does_not_read() -> None:
+    for stack in STACKS:
+        for registration in k8s(stack_graph(stack), "apps/v1:Deployment"):
+            spec = registration.inputs["spec"]["template"]["spec"]
+            for container in spec["containers"] + spec.get("initContainers", []):
+                names = [e["name"] for e in container.get("env", [])] + exported(container)
+                unknown = [n for n in names if n.startswith("MICRO_") and n not in READS]
+                assert not unknown, f"{registration.urn} {container['name']}: v2.9.3 reads none of {unknown}"
+                assert not [n for n in names if n in V3_ONLY or "_TLS_" in n], f"{registration.urn}: v3 wiring"
+
+
+def test_the_contract_only_names_variables_v2_reads() -> None:
+    for service, row in SERVICES.items():
+        for name in (row.address_env, *(key for key, _ in row.env)):
+            assert name in READS, f"{service}: {name} is not read by micro v2.9.3"
+
+
+def test_api_and_web_route_subdomains_and_the_edge_gets_the_ports_v2_binds(stack: str) -> None:
+    graph = stack_graph(stack)
+    api, web, proxy = (literal_env(micro(graph, s)) for s in EDGE_SERVICES)
+    # micro/micro@e60b2cac: internal/namespace/resolver.go maps the subdomain to the namespace only for `domain`;
+    # client/web/web.go routes <service>.<domain> only with the `subdomain` resolver.
+    assert api["MICRO_API_NAMESPACE"] == "domain" and web["MICRO_WEB_NAMESPACE"] == "domain"
+    assert web["MICRO_WEB_RESOLVER"] == "subdomain"
+    # Defaults of v2.9.3: api :8080, web :8082, proxy :8081 speaking grpc (client/{api,web,proxy}).
+    assert (api["MICRO_API_ADDRESS"], web["MICRO_WEB_ADDRESS"], proxy["MICRO_PROXY_ADDRESS"]) == (
+        ":8080",
+        ":8082",
+        ":8081",
+    )
+    assert proxy["MICRO_PROXY_PROTOCOL"] == "grpc"
+    for env in (api, web, proxy):
+        assert "MICRO_SERVER_ADDRESS" not in env, "it would bind the internal RPC server onto the HTTP port"
+
+
+def test_config_and_store_bind_a_fixed_port(stack: str) -> None:
+    """Neither applies a default address in v2.9.3 (service/config/config.go has none; store.go never passes its
+    :8002 to micro.NewService), so without MICRO_SERVER_ADDRESS they listen on a random port."""
+    graph = stack_graph(stack)
+    for service in ("config", "store"):
+        env = literal_env(micro(graph, service))
+        port = micro(graph, service)["ports"][0]["containerPort"]
+        assert env["MICRO_SERVER_ADDRESS"] == f":{port}"
+    (store,) = k8s(graph, "core/v1:Service", name="micro-store", namespace="server")
+    assert store.inputs["spec"]["ports"][0]["port"] == 8002, "the runtime profile dials micro-store:8002"
+
+
+# --- auth ---------------------------------------------------------------------------------------------------
+
+
+def test_jwt_keys_reach_micro_base64_encoded_and_the_private_key_only_where_tokens_are_signed(stack: str) -> None:
+    graph = stack_graph(stack)
+    (jwt,) = k8s(graph, "cert-manager.io/v1:Certificate", namespace="server", name="micro-jwt")
+    # go-micro v2's jwt token provider signs RS256 (auth/token/jwt): the key must be RSA.
+    assert jwt.inputs["spec"]["privateKey"]["algorithm"] == "RSA"
+    for service, row in SERVICES.items():
+        container, spec = micro(graph, service), pod(graph, service)
+        names = exported(container)
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        if row.auth is Auth.none:
+            assert not names and "jwt" not in volumes, f"micro-{service} takes no part in auth"
+            continue
+        assert volumes["jwt"]["secret"]["secretName"] == jwt.inputs["spec"]["secretName"]
+        files = {item["path"] for item in volumes["jwt"]["secret"]["items"]}
+        mount = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "jwt")
+        script = container["command"][2].replace("$$(", "$(")  # the kubelet turns $$( into $(
+        words = shlex.split(script.replace(";", " ; ").replace("$(", " ").replace(")", " "))
+        if row.auth is Auth.issuer:
+            assert files == {"tls.crt", "tls.key"} and names == ["MICRO_AUTH_PUBLIC_KEY", "MICRO_AUTH_PRIVATE_KEY"]
+        else:
+            assert files == {"tls.crt"} and names == ["MICRO_AUTH_PUBLIC_KEY"], f"micro-{service} must not sign"
+        for file in files:
+            # base64 of the mounted PEM, newlines dropped: what auth/token/jwt base64-decodes.
+            assert f"{mount}/{file}" in words and "base64" in words, f"micro-{service}: {file} is not encoded"
+        assert script.endswith('exec /micro "$@"') and container["args"] == [service]
+
+
+# --- the store's client key ---------------------------------------------------------------------------------
+
+
+def effective_mode(spec: dict[str, Any], container: dict[str, Any], path: str) -> tuple[int, int]:
+    """(mode, owner uid) of the file at `path` as the container sees it.
+
+    Secret volumes: the kubelet writes files with defaultMode, then for fsGroup ORs in group read
+    (kubernetes pkg/volume/volume_linux.go: roMask 0440 on read-only volumes), owned by root. A file an init
+    container writes into an emptyDir keeps the mode it was written with and its writer's uid.
+    """
+    mount = max((m for m in container["volumeMounts"] if path.startswith(m["mountPath"] + "/")), key=len)
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    if "secret" in volume:
+        mode = volume["secret"].get("defaultMode", 0o644)
+        if "fsGroup" in spec.get("securityContext", {}):
+            mode |= 0o440
+        return mode, 0
+    writers = [c for c in spec.get("initContainers", []) if any(m["name"] == volume["name"] for m in c["volumeMounts"])]
+    assert len(writers) == 1 and "emptyDir" in volume, f"{path} has no single writer"
+    command = writers[0]["command"]
+    assert command[:3] == ["install", "-m", command[2]] and command[-1] == path, command
+    return int(command[2], 8), writers[0]["securityContext"]["runAsUser"]
+
+
+def test_the_store_key_is_0600_and_owned_by_the_micro_user(stack: str) -> None:
+    """lib/pq 1.3.0 refuses a key with any group or world bit (conn.go: `Perm()&0077 != 0`)."""
+    graph = stack_graph(stack)
+    for service, row in SERVICES.items():
+        if Backend.store not in row.backends:
+            continue
+        container, spec = micro(graph, service), pod(graph, service)
+        dsn = literal_env(container)["MICRO_STORE_ADDRESS"]
+        params = dict(part.split("=", 1) for part in dsn.split("?", 1)[1].split("&"))
+        assert params["sslmode"] == "verify-full" and "," not in dsn
+        mode, owner = effective_mode(spec, container, params["sslkey"])
+        assert mode & 0o077 == 0, f"micro-{service}: the key is {oct(mode)}, lib/pq refuses it"
+        assert owner == container["securityContext"]["runAsUser"], f"micro-{service}: key owned by {owner}"
+        for other in ("sslcert", "sslrootcert"):
+            assert effective_mode(spec, container, params[other])[0] & 0o444, f"{other} unreadable"
+
+
+def test_a_secret_mounted_key_would_be_refused() -> None:
+    """The check above can fail: the same key straight from its Secret volume is group-readable."""
+    spec = {
+        "securityContext": {"fsGroup": 10001},
+        "volumes": [{"name": "k", "secret": {"secretName": "s", "defaultMode": 0o400}}],
+    }
+    container = {"volumeMounts": [{"name": "k", "mountPath": "/certs"}]}
+    assert effective_mode(spec, container, "/certs/tls.key")[0] & 0o077 == 0o040
+
+
+# --- the runtime ---------------------------------------------------------------------------------------------
+
+RUNTIME_CALLS = [
+    # go-micro@94bd1025: runtime/kubernetes/{kubernetes,service}.go through util/kubernetes/client/client.go.
+    ("apps", "deployments", "create"),
+    ("apps", "deployments", "get"),
+    ("apps", "deployments", "list"),
+    ("apps", "deployments", "watch"),
+    ("apps", "deployments", "patch"),
+    ("apps", "deployments", "delete"),
+    ("", "services", "create"),
+    ("", "services", "patch"),
+    ("", "services", "delete"),
+    ("", "pods", "list"),
+    ("", "pods/log", "get"),
+    ("", "namespaces", "list"),
+    ("", "namespaces", "create"),
+]
+
+
+def allows(rules: list[dict[str, Any]], group: str, resource: str, verb: str) -> bool:
+    return any(
+        group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"] and "*" not in r["verbs"]
+        for r in rules
+    )
+
+
+def test_the_runtime_may_do_what_v2s_kubernetes_runtime_calls_and_no_more(stack: str) -> None:
+    graph = stack_graph(stack)
+    (role,) = k8s(graph, "rbac.authorization.k8s.io/v1:ClusterRole", name="micro-runtime")
+    rules = role.inputs["rules"]
+    for call in RUNTIME_CALLS:
+        assert allows(rules, *call), f"the runtime cannot {call}"
+    for forbidden in [("", "secrets", "get"), ("", "pods", "create"), ("rbac.authorization.k8s.io", "roles", "create")]:
+        assert not allows(rules, *forbidden), f"the runtime may {forbidden}, which v2 never calls"
+    env = literal_env(micro(graph, "runtime"))
+    assert (env["MICRO_RUNTIME"], env["MICRO_RUNTIME_PROFILE"]) == ("kubernetes", "platform")
+
+
+def test_only_the_runtime_mounts_a_service_account_token(stack: str) -> None:
+    graph = stack_graph(stack)
+    (binding,) = k8s(graph, "rbac.authorization.k8s.io/v1:ClusterRoleBinding", name="micro-runtime")
+    for service in SERVICES:
+        spec = pod(graph, service)
+        if service == "runtime":
+            assert spec["automountServiceAccountToken"] is True
+            assert binding.inputs["subjects"] == [
+                {"kind": "ServiceAccount", "name": spec["serviceAccountName"], "namespace": "server"}
+            ]
+        else:
+            assert spec["automountServiceAccountToken"] is False, f"micro-{service} needs no token"
+
+
+def test_the_profile_addresses_user_services_dial_exist(stack: str) -> None:
+    """micro/micro@e60b2cac:service/runtime/profile/profile.go gives user services <name>.default.svc:<port>."""
+    graph = stack_graph(stack)
+    for service, (host, port) in PROFILE_ADDRESSES.items():
+        (alias,) = k8s(graph, "core/v1:Service", name=host, namespace="default")
+        target_name, target_namespace = alias.inputs["spec"]["externalName"].split(".")[:2]
+        (target,) = k8s(graph, "core/v1:Service", name=target_name, namespace=target_namespace)
+        assert port in [p["port"] for p in target.inputs["spec"]["ports"]], f"{host}:{port} reaches no port"
+        assert micro(graph, service)["ports"][0]["containerPort"] == port
+
+
+# --- pods, fences, scale -------------------------------------------------------------------------------------
+
+
+def test_probes_are_on_the_port_v2_serves(stack: str) -> None:
+    graph = stack_graph(stack)
+    for service in SERVICES:
+        container = micro(graph, service)
+        named = {p["name"]: p["containerPort"] for p in container["ports"]}
+        for probe in ("readinessProbe", "livenessProbe"):
+            port = container[probe]["tcpSocket"]["port"]
+            assert named[port] == SERVICES[service].port, f"micro-{service} {probe} probes {port}"
+
+
+def test_every_container_is_hardened(stack: str) -> None:
+    graph = stack_graph(stack)
+    for service in SERVICES:
+        spec = pod(graph, service)
+        assert spec["securityContext"]["runAsNonRoot"] is True and spec["enableServiceLinks"] is False
+        for container in spec["containers"] + spec.get("initContainers", []):
+            ctx = container["securityContext"]
+            assert ctx["readOnlyRootFilesystem"] is True and ctx["allowPrivilegeEscalation"] is False
+            assert ctx["capabilities"] == {"drop": ["ALL"]} and ctx["runAsNonRoot"] is True
+            assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
+            assert container["resources"]["limits"]["memory"], f"micro-{service} {container['name']}"
+
+
+def test_replicas_follow_the_environment_and_its_overrides(stack: str) -> None:
+    graph = stack_graph(stack)
+    micro_settings = load_stack(stack).environment.micro
+    for service in SERVICES:
+        replicas = deployment(graph, service).inputs["spec"]["replicas"]
+        override = micro_settings.services.get(service)
+        assert replicas == (override.replicas if override else micro_settings.replicas)
+        budgets = k8s(graph, "policy/v1:PodDisruptionBudget", name=f"micro-{service}")
+        assert len(budgets) == (1 if replicas > 1 else 0), f"micro-{service}: PDB with {replicas} replicas"
+
+
+def test_only_the_edge_reaches_api_web_and_proxy_and_core_admits_server_and_user_services(stack: str) -> None:
+    graph = stack_graph(stack)
+    policies = {
+        p.inputs["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name"): p.inputs["spec"]
+        for p in k8s(graph, "networking.k8s.io/v1:NetworkPolicy", namespace="server")
+    }
+    assert policies[None] == {"podSelector": {}, "policyTypes": ["Ingress"]}, "default deny"
+    for service, row in SERVICES.items():
+        (rule,) = policies[f"micro-{service}"]["ingress"]
+        assert rule["ports"] == [{"protocol": "TCP", "port": row.port}]
+        namespaces = {
+            peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+            for peer in rule["from"]
+            if "namespaceSelector" in peer
+        }
+        if service in EDGE_SERVICES:
+            assert namespaces == {"envoy-gateway-system"} and len(rule["from"]) == 1
+        else:
+            assert namespaces == {"default"} and {"podSelector": {}} in rule["from"]

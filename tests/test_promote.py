@@ -116,7 +116,10 @@ def test_require_deployed_makes_the_skipped_check_an_error(root: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--from", "staging", "--to", "prod"], "--to: no environment 'prod'; environments: local, parity, platform, staging"),
+        (
+            ["--from", "staging", "--to", "prod"],
+            "--to: no environment 'prod'; environments: local, parity, platform, staging",
+        ),
         (["--from", "platform", "--to", "platform"], "--to: platform is also the source"),
     ],
 )

@@ -67,7 +67,9 @@ def test_every_declared_object_gets_one_file_and_helm_is_indexed(stack: str, ren
         assert name == expected, "files are <NN>-<kind>-<namespace>-<name>.yaml in plan order"
     charts = sorted(entry["chart"].rsplit("/", 1)[-1] for entry in index["helm"])
     datastores = [] if stack == "local" else ["cockroachdb"]  # local is zero-dependency: no NATS, no CockroachDB
-    expected = sorted(["cert-manager", "gateway-crds-helm", "gateway-helm", *datastores, *(["nats"] if datastores else [])])
+    expected = sorted(
+        ["cert-manager", "gateway-crds-helm", "gateway-helm", *datastores, *(["nats"] if datastores else [])]
+    )
     assert charts == expected, charts
     assert all(entry["version"] for entry in index["helm"]), "every indexed chart names its version"
     assert not any(f["kind"] in ("Release", "Chart") for f in files.values()), "Helm objects exist only at deploy time"

@@ -230,7 +230,6 @@ def statefulset_spec(image: str, store: Datastore, zones: list[str]) -> dict[str
         "args": etcd_flags(store.members, store.storage_gb),
         "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
         "ports": [
-            {"name": "client", "containerPort": CLIENT_PORT, "protocol": "TCP"},
             {"name": "peer", "containerPort": PEER_PORT, "protocol": "TCP"},
             {"name": "metrics", "containerPort": METRICS_PORT, "protocol": "TCP"},
         ],
@@ -260,7 +259,7 @@ def statefulset_spec(image: str, store: Datastore, zones: list[str]) -> dict[str
                 "enableServiceLinks": False,
                 "securityContext": pod_security_context(UID),
                 "topologySpreadConstraints": spread_constraints(store.members, zones, selector_labels()),
-                "containers": [container, tunnel.server_container(client_tunnel(), UID)],
+                "containers": [container, tunnel.server_container(client_tunnel(), UID, port_name="client")],
                 "volumes": [
                     tunnel.certificate_volume(client_tunnel()),
                     {"name": "peer-tls", "secret": {"secretName": PEER_SECRET, "defaultMode": 0o400}},

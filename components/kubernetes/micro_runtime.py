@@ -34,8 +34,14 @@ from components.kubernetes.micro_v2 import (
     ServiceRow,
 )
 from components.kubernetes.micro_v2 import Backend as Uses
-from components.kubernetes.objects import ClusterRole, ClusterRoleBinding, Namespace, NetworkPolicy, Service
-from components.kubernetes.objects import ServiceAccount
+from components.kubernetes.objects import (
+    ClusterRole,
+    ClusterRoleBinding,
+    Namespace,
+    NetworkPolicy,
+    Service,
+    ServiceAccount,
+)
 
 RUNTIME_ACCOUNT = "micro-runtime"
 JWT_SECRET = "micro-jwt"
@@ -133,7 +139,7 @@ class MicroRuntime(pulumi.ComponentResource):
                     protocol=row.protocol,
                     replicas=args.replicas[service],
                     zones=args.zones,
-                    env=service_env(service, args.store, args.login_url),
+                    env=service_env(service, args),
                     volumes=volumes,
                     mounts=mounts,
                     init_containers=init,
@@ -195,7 +201,7 @@ def namespace_metadata() -> dict[str, Any]:
     }
 
 
-def service_env(name: str, store: Endpoint, login_url: str | None) -> list[dict[str, Any]]:
+def service_env(name: str, args: MicroRuntimeArgs) -> list[dict[str, Any]]:
     """Env of service `name`, exactly its `SERVICES` row: common set, bind address, backends, auth, extras.
 
     etcd and NATS are reached through the pod's own tunnels on 127.0.0.1; CockroachDB directly, over TLS.
@@ -203,34 +209,31 @@ def service_env(name: str, store: Endpoint, login_url: str | None) -> list[dict[
     row = SERVICES[name]
     env = [_literal(key, value) for key, value in COMMON_ENV]
     env += [
-        _literal("MICRO_REGISTRY_ADDRESS", f"127.0.0.1:{tunnel_of(Uses.registry).port}"),
-        _literal("MICRO_BROKER_ADDRESS", f"127.0.0.1:{tunnel_of(Uses.broker).port}"),
+        _literal("MICRO_REGISTRY_ADDRESS", f"127.0.0.1:{args.registry.port}"),
+        _literal("MICRO_BROKER_ADDRESS", f"127.0.0.1:{args.broker.port}"),
         _literal(row.address_env, f":{row.port}"),
         *(_literal(key, value) for key, value in row.env),
     ]
     if Uses.store in row.backends:
-        env += [_literal("MICRO_STORE", "cockroach"), _literal("MICRO_STORE_ADDRESS", store_dsn(store))]
+        env += [_literal("MICRO_STORE", "cockroach"), _literal("MICRO_STORE_ADDRESS", store_dsn(args.store))]
     if row.auth is not Auth.none:
         # The keys themselves are exported by `jwt_command` from the mounted keypair.
         env.append(_literal("MICRO_AUTH", "jwt" if row.auth is Auth.issuer else "service"))
-    if name == "web" and login_url is not None:
-        env.append(_literal("MICRO_AUTH_LOGIN_URL", login_url))
+    if name == "web" and args.login_url is not None:
+        env.append(_literal("MICRO_AUTH_LOGIN_URL", args.login_url))
     return env
 
 
-def tunnel_of(backend: Uses) -> tunnel.Tunnel:
-    """The client end of a datastore tunnel, as every micro pod runs it."""
-    from components.kubernetes.etcd import CLIENT_PORT as ETCD_PORT
-    from components.kubernetes.etcd import endpoint as etcd_endpoint
-    from components.kubernetes.nats import CLIENT_PORT as NATS_PORT
-    from components.kubernetes.nats import endpoint as nats_endpoint
-
-    target = etcd_endpoint() if backend is Uses.registry else nats_endpoint()
-    port = ETCD_PORT if backend is Uses.registry else NATS_PORT
-    return tunnel.Tunnel(backend.value, port, target.host, TUNNEL_SECRETS[backend], STATUS_PORTS[backend])
+def tunnel_of(backend: Uses, args: MicroRuntimeArgs) -> tunnel.Tunnel:
+    """The client end of a datastore tunnel: 127.0.0.1:<port> in the pod, mutual TLS to the datastore's Endpoint."""
+    endpoint = args.registry if backend is Uses.registry else args.broker
+    return tunnel.Tunnel(backend.value, endpoint.port, endpoint.host, TUNNEL_SECRETS[backend], STATUS_PORTS[backend])
 
 
-def pod_extras(row: ServiceRow, args: MicroRuntimeArgs) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list]:
+Containers = list[dict[str, Any]]
+
+
+def pod_extras(row: ServiceRow, args: MicroRuntimeArgs) -> tuple[Containers, Containers, Containers]:
     """Volumes, micro's mounts and init containers for a row: the tunnels it needs, and the store key copy."""
     volumes: list[dict[str, Any]] = []
     mounts: list[dict[str, Any]] = []
@@ -253,7 +256,7 @@ def pod_extras(row: ServiceRow, args: MicroRuntimeArgs) -> tuple[list[dict[str, 
         init.append(store_key_copy(args.image))
     for backend in (Uses.registry, Uses.broker):
         if backend in row.backends:
-            end = tunnel_of(backend)
+            end = tunnel_of(backend, args)
             volumes.append(tunnel.certificate_volume(end))
             init.append(tunnel.client_sidecar(end, RUN_AS))
     return volumes, mounts, init

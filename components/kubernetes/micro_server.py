@@ -126,7 +126,9 @@ class MicroServer(pulumi.ComponentResource):
                 "policyTypes": ["Ingress"],
                 "ingress": [
                     {
-                        "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": EDGE_NAMESPACE}}}],
+                        "from": [
+                            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": EDGE_NAMESPACE}}}
+                        ],
                         "ports": [{"protocol": "TCP", "port": SERVER_PORTS[s]} for s in EDGE_SERVICES],
                     }
                 ],

@@ -68,13 +68,14 @@ def client_sidecar(tunnel: Tunnel, uid: int) -> dict[str, Any]:
     )
 
 
-def server_container(tunnel: Tunnel, uid: int, sidecar: bool = False) -> dict[str, Any]:
+def server_container(tunnel: Tunnel, uid: int, port_name: str | None = None) -> dict[str, Any]:
     """The datastore's only network-facing client listener: mutual TLS on the pod IP, forwarded to loopback.
 
     The pod IP (not 0.0.0.0): the datastore itself holds 127.0.0.1:<port>, and both may bind the same port only on
-    different addresses. `--allow-cn` admits micro's certificates and nothing else the CA signs.
+    different addresses. `--allow-cn` admits micro's certificates and nothing else the CA signs. `port_name`
+    declares the port here, for Services that target it by name.
     """
-    return _container(
+    container = _container(
         f"tls-{tunnel.name}",
         [
             "server",
@@ -84,8 +85,11 @@ def server_container(tunnel: Tunnel, uid: int, sidecar: bool = False) -> dict[st
         ],
         tunnel,
         uid,
-        sidecar=sidecar,
+        sidecar=False,
     )
+    if port_name is not None:
+        container["ports"].insert(0, {"name": port_name, "containerPort": tunnel.port, "protocol": "TCP"})
+    return container
 
 
 def certificate_volume(tunnel: Tunnel) -> dict[str, Any]:
