@@ -49,7 +49,7 @@ def engine_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, engine_bin: Path
 
 
 def test_every_committed_stack_reads_through_the_real_cli(engine_env: Workspace) -> None:
-    for stack in ("local", "staging", "platform"):
+    for stack in ("local", "parity", "staging", "platform"):
         engine_env.pulumi("stack", "init", stack)
         config = json.loads(engine_env.pulumi("config", "--stack", stack, "--json").stdout)
         committed = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
@@ -72,11 +72,13 @@ def test_secret_config_round_trips_and_is_stored_encrypted(engine_env: Workspace
     assert load_stack("local", engine_env.root).settings.backup_passphrase == stored, "the loader accepts the file"
 
 
-# --- (c), (d): the local stack in render mode, end to end --------------------------------------------
+# --- (c), (d): both local stacks in render mode, end to end --------------------------------------------
+# local is the zero-dependency `micro server`; parity runs micro on single-member etcd, NATS and CockroachDB.
 
 
 @dataclass(frozen=True)
 class Deployed:
+    stack: str
     workspace: Workspace
     preview: dict[str, Any]
     """`pulumi preview --json` of the CLI."""
@@ -88,37 +90,38 @@ class Deployed:
     """Stack outputs through the Automation API, right after `up`."""
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["local", "parity"])
 def deployed(
     request: pytest.FixtureRequest, engine_bin: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployed]:
     from infra import engine
 
+    name = request.param
     base = tmp_path_factory.mktemp("engine")
     workspace = make_workspace(base, engine_bin)
     rendered = base / "rendered"
-    render_mode(workspace.root / "stacks" / "Pulumi.local.yaml", rendered)
+    render_mode(workspace.root / "stacks" / f"Pulumi.{name}.yaml", rendered)
     with pytest.MonkeyPatch.context() as patch:
         for key in [k for k in os.environ if k.startswith(("PULUMI_", "ARM_", "AZURE_"))]:
             patch.delenv(key)
         for key, value in workspace.env.items():
             patch.setenv(key, value)
-        workspace.pulumi("stack", "init", "local")
-        workspace.pulumi("config", "set", "--stack", "local", "--secret", "micro-infra:backupPassphrase", "s3cr3t")
+        workspace.pulumi("stack", "init", name)
+        workspace.pulumi("config", "set", "--stack", name, "--secret", "micro-infra:backupPassphrase", "s3cr3t")
 
         started = time.monotonic()
-        preview = json.loads(workspace.pulumi("preview", "--stack", "local", "--json").stdout)
-        record(request, "local preview (pulumi CLI)", time.monotonic() - started)
+        preview = json.loads(workspace.pulumi("preview", "--stack", name, "--json").stdout)
+        record(request, f"{name} preview (pulumi CLI)", time.monotonic() - started)
 
-        stack = engine.select_stack("local")
+        stack = engine.select_stack(name)
         started = time.monotonic()
         result = stack.up()
-        record(request, "local up (infra/engine.py)", time.monotonic() - started)
+        record(request, f"{name} up (infra/engine.py)", time.monotonic() - started)
         manifests = [
             doc for path in sorted(rendered.rglob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc
         ]
         outputs = engine.outputs_json(stack.outputs())
-        yield Deployed(workspace, preview, result.summary, manifests, outputs)
+        yield Deployed(name, workspace, preview, result.summary, manifests, outputs)
 
 
 def test_preview_and_up_agree(deployed: Deployed) -> None:
@@ -146,7 +149,7 @@ def test_rendered_objects_are_exactly_the_offline_plan(deployed: Deployed, monke
     from infra.cli.plan import plan_stacks
 
     monkeypatch.setenv("MICRO_INFRA_ROOT", str(deployed.workspace.root))
-    (graph,) = plan_stacks(["local"])
+    (graph,) = plan_stacks([deployed.stack])
     planned = {
         _key(r.type.split(":")[1].removeprefix("core/"), r.type.split(":")[2], r.inputs["metadata"])
         for r in graph.registrations
@@ -166,8 +169,8 @@ def _key(api_version: str, kind: str, metadata: dict[str, Any]) -> tuple[str, st
 def test_outputs_after_up(deployed: Deployed) -> None:
     from infra.config.loader import load_environment
 
-    env = load_environment(ROOT / "environments" / "local.yaml")
-    assert deployed.outputs["environment"] == "local"
+    env = load_environment(ROOT / "environments" / f"{deployed.stack}.yaml")
+    assert deployed.outputs["environment"] == deployed.stack
     assert deployed.outputs["hosts"] == env.dns.hosts.model_dump()
     assert deployed.outputs["release"]["micro"]["tag"] == env.release.micro.tag
 
@@ -175,7 +178,7 @@ def test_outputs_after_up(deployed: Deployed) -> None:
 REFERENCING_PROGRAM = """\
 import pulumi
 
-local = pulumi.StackReference("organization/micro-infra/local")
+local = pulumi.StackReference("organization/micro-infra/{stack}")
 pulumi.export("environment", local.get_output("environment"))
 """
 
@@ -189,7 +192,7 @@ def test_stack_reference_then_destroy_both(deployed: Deployed, request: pytest.F
     workspace = deployed.workspace
     ref_dir = workspace.root.parent / "referencing"
     ref_dir.mkdir()
-    (ref_dir / "__main__.py").write_text(REFERENCING_PROGRAM)
+    (ref_dir / "__main__.py").write_text(REFERENCING_PROGRAM.format(stack=deployed.stack))
     (ref_dir / "Pulumi.yaml").write_text(
         yaml.safe_dump(
             {
@@ -201,19 +204,19 @@ def test_stack_reference_then_destroy_both(deployed: Deployed, request: pytest.F
     with pytest.MonkeyPatch.context() as patch:
         for key, value in workspace.env.items():
             patch.setenv(key, value)
-        local = engine.select_stack("local")
+        local = engine.select_stack(deployed.stack)
         options = local.prepared.options()
         options.work_dir = str(ref_dir)
         referencing = auto.create_stack("localref", work_dir=str(ref_dir), opts=options)
         started = time.monotonic()
         up = referencing.up()
         record(request, "referencing stack up", time.monotonic() - started)
-        assert up.outputs["environment"].value == "local", f"StackReference gave {up.outputs}"
+        assert up.outputs["environment"].value == deployed.stack, f"StackReference gave {up.outputs}"
 
         referencing.destroy()
         started = time.monotonic()
         result = local.destroy()
-        record(request, "local destroy (infra/engine.py)", time.monotonic() - started)
+        record(request, f"{deployed.stack} destroy (infra/engine.py)", time.monotonic() - started)
         assert result.summary["delete"] == deployed.summary["create"]
         assert local.resource_count() == 0
         assert len(referencing.export_stack().deployment.get("resources") or []) == 0

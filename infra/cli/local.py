@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -21,7 +22,16 @@ from infra.cli.common import console, fail, fail_config
 from infra.config.errors import ConfigError
 
 CLUSTER = "micro"
-STACK = "local"
+
+
+class KindStack(StrEnum):
+    """The stacks that run on the kind cluster: zero-dependency `local`, or `parity` on single-member datastores."""
+
+    local = "local"
+    parity = "parity"
+
+
+STACK_OPTION = typer.Option("--stack", help="local (zero-dependency) or parity (datastores); one at a time.")
 KUBE_CONTEXT = f"kind-{CLUSTER}"
 NODE_IMAGE = "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d"
 """Kubernetes 1.34 (what the manifests are validated against), as published with kind v0.33.0."""
@@ -64,6 +74,7 @@ def up(
     node_image: Annotated[
         str, typer.Option("--node-image", help="kind node image (pin by digest; it must suit your kind version).")
     ] = NODE_IMAGE,
+    stack: Annotated[KindStack, STACK_OPTION] = KindStack.local,
 ) -> None:
     """Create (or reuse) the registry and the kind cluster `micro`, then run `up` of the `local` stack.
 
@@ -71,9 +82,9 @@ def up(
     """
     from infra.cli import engine_cmds
 
-    _check_local_stack()
+    _check_local_stack(stack)
     require_tools()
-    prepared = engine_cmds.prepare_stack(STACK)
+    prepared = engine_cmds.prepare_stack(stack)
     _ensure_registry()
     if CLUSTER in _clusters():
         console.print(f"kind cluster {CLUSTER} exists: reusing it")
@@ -95,16 +106,17 @@ def up(
 def down(
     as_json: Annotated[bool, typer.Option("--json", help="Print only the `destroy` summary on stdout.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm deleting the cluster and its data.")] = False,
+    stack: Annotated[KindStack, STACK_OPTION] = KindStack.local,
 ) -> None:
-    """Destroy the `local` stack, then delete the kind cluster `micro` and the registry container."""
+    """Destroy the `local` (or `parity`) stack, then delete the kind cluster `micro` and the registry container."""
     from infra.cli import engine_cmds
     from infra.engine import EngineError, SetupError
 
     if not yes:
         fail(f"local down deletes the kind cluster {CLUSTER} and everything in it: pass --yes to confirm")
-    _check_local_stack()
+    _check_local_stack(stack)
     require_tools()
-    prepared = engine_cmds.prepare_stack(STACK)
+    prepared = engine_cmds.prepare_stack(stack)
     if CLUSTER in _clusters():
         try:
             engine_stack = prepared.open(create=False)
@@ -118,8 +130,8 @@ def down(
         console.print(f"deleted kind cluster {CLUSTER}")
     else:
         console.print(
-            f"kind cluster {CLUSTER} does not exist: stack {STACK} was not destroyed (its state may still list "
-            f"resources; `pulumi stack rm --force {STACK}` forgets them)",
+            f"kind cluster {CLUSTER} does not exist: stack {stack} was not destroyed (its state may still list "
+            f"resources; `pulumi stack rm --force {stack}` forgets them)",
             soft_wrap=True,
         )
     if _registry_state() is not None:
@@ -130,12 +142,12 @@ def down(
 # --- checks ------------------------------------------------------------------------------------------
 
 
-def _check_local_stack() -> None:
-    """The local stack file must be valid and point at this cluster, before anything is created."""
+def _check_local_stack(name: str) -> None:
+    """The stack file must be valid and point at this cluster, before anything is created."""
     from infra.config.loader import load_stack
 
     try:
-        stack = load_stack(STACK)
+        stack = load_stack(name)
     except ConfigError as exc:
         fail_config(exc)
     if stack.settings.kube_context != KUBE_CONTEXT:
