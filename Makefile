@@ -57,7 +57,7 @@ check: $(STAMP)
 
 ## render: every stack's Kubernetes objects as YAML under rendered/<stack>
 render: $(STAMP)
-	for s in local staging platform; do $(BIN)/infra render --stack $$s --out rendered/$$s --force; done
+	for s in local parity staging platform; do $(BIN)/infra render --stack $$s --out rendered/$$s --force; done
 
 clean:
 	rm -rf $(VENV) .pulumi-state .pytest_cache .mypy_cache .ruff_cache

@@ -111,7 +111,8 @@ def test_checkov_finds_nothing_unskipped(stack: str, rendered: dict[str, Path], 
     record_property(
         "summary", f"checkov {stack}: {counts['passed']} passed, {counts['skipped']} skipped, {counts['failed']} failed"
     )
-    assert counts["passed"] > 1000, counts
+    # local is one micro server pod and the edge; the datastore stacks carry every workload.
+    assert counts["passed"] > (50 if stack == "local" else 1000), counts
     assert not mine["failed"], "\n".join(
         f"{f['check_id']} {f['name']}: {f['resource']} ({f['file']})" for f in mine["failed"]
     )

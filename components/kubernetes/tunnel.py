@@ -117,6 +117,7 @@ def _container(name: str, mode: list[str], tunnel: Tunnel, uid: int, sidecar: bo
         "ports": [{"name": f"{tunnel.name}-status", "containerPort": tunnel.status_port, "protocol": "TCP"}],
         "startupProbe": _status_probe(tunnel, failureThreshold=30, periodSeconds=2),
         "readinessProbe": _status_probe(tunnel, periodSeconds=10),
+        "livenessProbe": _status_probe(tunnel, periodSeconds=20, failureThreshold=3),
         "resources": RESOURCES,
         "securityContext": {
             "runAsNonRoot": True,
