@@ -22,7 +22,14 @@ from pulumi_kubernetes.apiextensions import CustomResource
 
 from components.kubernetes import tunnel
 from components.kubernetes.contracts import EDGE_NAMESPACE, SERVER_NAMESPACE, Backend, Endpoint
-from components.kubernetes.micro_service import RUN_AS, MicroService, MicroServiceArgs, selector_labels, standard_labels
+from components.kubernetes.micro_service import (
+    RUN_AS,
+    MicroService,
+    MicroServiceArgs,
+    container_security,
+    selector_labels,
+    standard_labels,
+)
 from components.kubernetes.micro_v2 import (
     COMMON_ENV,
     EDGE_SERVICES,
@@ -291,15 +298,7 @@ def store_key_copy(image: str) -> dict[str, Any]:
         "imagePullPolicy": "IfNotPresent",
         "command": ["install", "-m", "0600", f"{STORE_SECRET_DIR}/tls.key", f"{STORE_DIR}/tls.key"],
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "100m", "memory": "32Mi"}},
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": container_security(),
         "volumeMounts": [
             {"name": "store-secret", "mountPath": STORE_SECRET_DIR, "readOnly": True},
             {"name": "store-key", "mountPath": STORE_DIR},

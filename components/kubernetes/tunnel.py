@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from components.kubernetes.datastore import container_security_context
+
 IMAGE = "ghostunnel/ghostunnel:v1.11.1-distroless"
 """Distroless variant (gcr.io/distroless/base-nossl:nonroot, no shell); README "Docker Images" of v1.11.1.
 No digest: none can be resolved from this workplace. Bump it with the tag's release notes."""
@@ -119,15 +121,7 @@ def _container(name: str, mode: list[str], tunnel: Tunnel, uid: int, sidecar: bo
         "readinessProbe": _status_probe(tunnel, periodSeconds=10),
         "livenessProbe": _status_probe(tunnel, periodSeconds=20, failureThreshold=3),
         "resources": RESOURCES,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": uid,
-            "runAsGroup": uid,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": {**container_security_context(uid), "runAsGroup": uid},
         "volumeMounts": [{"name": f"tls-{tunnel.name}", "mountPath": certs, "readOnly": True}],
     }
     if sidecar:
