@@ -498,4 +498,4 @@ def test_crossguard_runs_the_pack_in_a_real_preview(request: pytest.FixtureReque
     (breaker / "sitecustomize.py").write_text(BREAK_LIMITS)
     bad = preview(PYTHONPATH=str(breaker))
     assert bad.returncode != 0, bad.stdout[-3000:]
-    assert "[mandatory]  container-resources" in bad.stdout and "local-micro-api-deployment" in bad.stdout
+    assert "[mandatory]  container-resources" in bad.stdout and "local-micro-deployment" in bad.stdout
