@@ -141,3 +141,11 @@ def test_cloud_environments_cannot_run_zero_dependency(tmp_path: pytest.TempPath
     with pytest.raises(ConfigError) as raised:
         load_environment(path)
     assert "micro.mode: cloud environments run on the datastores" in str(raised.value)
+
+
+def test_the_model_knows_exactly_the_contract_services() -> None:
+    """The model cannot import the components (data flows one way), so its list is checked against the table."""
+    from components.kubernetes.micro_v2 import SERVICES
+    from infra.config.model import CORE_SERVICES
+
+    assert sorted(CORE_SERVICES) == sorted(SERVICES)
