@@ -29,9 +29,43 @@ SECRET_KEYS = ("backupPassphrase",)
 
 
 def repo_root() -> Path:
-    """Where environments/ and stacks/ live: $MICRO_INFRA_ROOT, else this checkout."""
+    """Where Pulumi.yaml, environments/ and stacks/ live: $MICRO_INFRA_ROOT, else the checkout you stand in.
+
+    Like pulumi and git, the project is found from the current directory upward: the nearest
+    Pulumi.yaml whose `name` is micro-infra. Never the checkout the package was installed from, so
+    a second clone or a worktree plans and edits its own files. Raises ProjectNotFound (exit 2).
+    """
     override = os.environ.get("MICRO_INFRA_ROOT")
-    return Path(override) if override else Path(__file__).resolve().parents[2]
+    if override is not None:
+        root = Path(override)
+        if not override or not root.is_dir():
+            raise ProjectNotFound([Problem("MICRO_INFRA_ROOT", "", f"{override!r} is not a directory")])
+        return root
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        candidate = folder / "Pulumi.yaml"
+        if not os.path.lexists(candidate):
+            continue
+        try:
+            name = read_yaml(candidate).get("name")
+        except ConfigError:
+            continue  # unreadable or not a project file: keep looking, as for any other project's
+        if name == PROJECT:
+            return folder
+    raise ProjectNotFound(
+        [
+            Problem(
+                str(here),
+                "",
+                f"not inside a {PROJECT} checkout (no Pulumi.yaml with `name: {PROJECT}` here or above); "
+                "cd into one, or set MICRO_INFRA_ROOT",
+            )
+        ]
+    )
+
+
+class ProjectNotFound(ConfigError):
+    """No project to act on: outside a checkout, or MICRO_INFRA_ROOT names no directory."""
 
 
 class _NoAliasLoader(yaml.SafeLoader):
