@@ -43,10 +43,8 @@ def emit_json(document: Any) -> None:
 
 def committed_stacks() -> list[str]:
     """Every stack with a file in stacks/, committed ones first."""
-    from infra.config.loader import repo_root
+    from infra.config.loader import stack_names
 
-    found = sorted(
-        p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (repo_root() / "stacks").glob("Pulumi.*.yaml")
-    )
+    found = stack_names()
     order = [s.value for s in StackName]
     return [s for s in order if s in found] + [s for s in found if s not in order]

@@ -39,7 +39,11 @@ def render(
 
     if out_dir.exists() and not out_dir.is_dir():
         fail(f"--out: {out_dir} exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+    try:
+        occupied = out_dir.is_dir() and any(out_dir.iterdir())
+    except OSError as exc:
+        fail(f"--out: cannot list {out_dir} ({exc.strerror})")
+    if occupied and not force:
         fail(f"--out: {out_dir} is not empty; choose a new directory or pass --force to replace an earlier render")
     try:
         (graph,) = checks.planned([stack])

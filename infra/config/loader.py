@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,15 +80,64 @@ class _NoAliasLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
-def read_yaml(path: Path, display: str | None = None) -> dict[str, Any]:
-    """A YAML mapping from `path`, or a ConfigError naming the file and what is wrong with it."""
+def read_file(path: Path, display: str | None = None) -> bytes:
+    """The bytes of the regular file at `path`, at most MAX_BYTES, or a ConfigError.
+
+    The file is stat'ed before it is opened: a FIFO would block the open forever and a device
+    such as /dev/zero never ends, so anything but a regular file (after symlinks) is refused
+    unopened, and the size cap holds before a byte is read. The open is non-blocking and the
+    read bounded, in case the file is swapped between the stat and the open.
+    """
     name = display or str(path)
     try:
-        raw = path.read_bytes()
+        info = os.stat(path)
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise ConfigError([Problem(name, "", f"is a dangling symlink (to {os.readlink(path)})")]) from None
         raise ConfigError([Problem(name, "", "file not found")]) from None
     except OSError as exc:
         raise ConfigError([Problem(name, "", f"cannot be read ({exc.strerror})")]) from None
+    _regular(name, info.st_mode)
+    if info.st_size > MAX_BYTES:
+        raise ConfigError([Problem(name, "", f"is {info.st_size} bytes; the limit is {MAX_BYTES}")])
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise ConfigError([Problem(name, "", f"cannot be read ({exc.strerror})")]) from None
+    with os.fdopen(fd, "rb") as handle:
+        _regular(name, os.fstat(handle.fileno()).st_mode)
+        try:
+            raw = handle.read(MAX_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError([Problem(name, "", f"cannot be read ({exc.strerror})")]) from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError([Problem(name, "", f"is over {MAX_BYTES} bytes; the limit is {MAX_BYTES}")])
+    return raw
+
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _regular(name: str, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((label for test, label in _KINDS if test(mode)), "not a file")
+        raise ConfigError([Problem(name, "", f"is {kind}, not a regular file")])
+
+
+def read_yaml(path: Path, display: str | None = None) -> dict[str, Any]:
+    """A YAML mapping from `path`, or a ConfigError naming the file and what is wrong with it."""
+    name = display or str(path)
+    return parse_yaml(read_file(path, name), name)
+
+
+def parse_yaml(raw: bytes, name: str) -> dict[str, Any]:
+    """The mapping a file's bytes hold, under the rules of this module's docstring."""
     if len(raw) > MAX_BYTES:
         raise ConfigError([Problem(name, "", f"is {len(raw)} bytes; the limit is {MAX_BYTES}")])
     try:
@@ -164,6 +214,45 @@ def stack_file(stack: str, root: Path | None = None) -> Path:
     return (root or repo_root()) / "stacks" / f"Pulumi.{stack}.yaml"
 
 
+def stack_names(root: Path | None = None) -> list[str]:
+    """Every stacks/Pulumi.<name>.yaml entry, whatever it is: a broken one fails when it is loaded."""
+    return _entries((root or repo_root()) / "stacks", "stacks/", "Pulumi.", ".yaml")
+
+
+def environment_names(root: Path | None = None) -> list[str]:
+    """Every environments/<name>.yaml entry."""
+    return _entries((root or repo_root()) / "environments", "environments/", "", ".yaml")
+
+
+def _entries(folder: Path, display: str, prefix: str, suffix: str) -> list[str]:
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in entries]
+    except OSError as exc:
+        raise ConfigError([Problem(display, "", f"cannot be listed ({exc.strerror})")]) from None
+    return sorted(
+        name[len(prefix) : -len(suffix)]
+        for name in names
+        if name.startswith(prefix) and name.endswith(suffix) and len(name) > len(prefix + suffix) and name[0] != "."
+    )
+
+
+def copy_inputs(root: Path, dest: Path) -> None:
+    """environments/*.yaml and stacks/Pulumi.*.yaml of `root` into `dest`, each read as the loader reads it.
+
+    Only those files, never a whole folder: a FIFO, a socket or an unreadable directory lying
+    elsewhere under stacks/ must not hang or break the copy, and a broken stack file fails cleanly.
+    """
+    for folder, names, pattern in (
+        ("environments", environment_names(root), "{}.yaml"),
+        ("stacks", stack_names(root), "Pulumi.{}.yaml"),
+    ):
+        (dest / folder).mkdir(parents=True, exist_ok=True)
+        for name in names:
+            rel = f"{folder}/{pattern.format(name)}"
+            (dest / rel).write_bytes(read_file(root / rel, rel))
+
+
 def check_stack_name(stack: str) -> None:
     if not STACK_NAME.match(stack):
         raise ConfigError(
@@ -177,8 +266,8 @@ def load_stack(stack: str, root: Path | None = None) -> Stack:
     root = root or repo_root()
     path = stack_file(stack, root)
     display = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
-    if not path.exists():
-        known = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in path.parent.glob("Pulumi.*.yaml"))
+    if not os.path.lexists(path):
+        known = stack_names(root)
         raise ConfigError([Problem(display, "", f"no such stack; known stacks: {', '.join(known)}")])
     data = read_yaml(path, display)
     unknown_top = set(data) - {"config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"}
