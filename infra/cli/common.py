@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -31,6 +33,16 @@ def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
     """One clear message on stderr, no traceback."""
     sys.stderr.write(message.rstrip() + "\n")
     raise typer.Exit(code)
+
+
+def writable(path: Path, flag: str) -> None:
+    """Fail before any work when `path` cannot be written (the write itself still reports its own error)."""
+    if path.is_dir():
+        fail(f"{flag}: {path} is a directory")
+    if not path.parent.is_dir():
+        fail(f"{flag}: {path.parent} is not a directory")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        fail(f"{flag}: cannot write {path} (permission denied)")
 
 
 def fail_config(exc: ConfigError) -> NoReturn:

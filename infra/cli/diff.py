@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from infra.cli.common import StackName, console, emit_json, fail, fail_config
+from infra.cli.common import StackName, console, emit_json, fail, fail_config, writable
 from infra.config.errors import ConfigError
 from infra.workflows import FlagError
 
@@ -37,6 +37,8 @@ def diff(
     from infra.workflows import comment as comments
     from infra.workflows import plan_diff
 
+    if comment is not None:
+        writable(comment, "--comment")
     root = repo_root()
     try:
         with plan_diff.worktree(root, base) as (base_root, commit):
@@ -45,7 +47,8 @@ def diff(
             both = dict(sorted((base_stacks | head_stacks).items(), key=lambda item: _order(item[0])))
             if stack is not None and stack not in both:
                 raise FlagError(f"--stack: no stack {stack!r} in the working tree or at {base}")
-            wanted = [stack] if stack else plan_diff.affected_stacks(plan_diff.changed_files(root, commit), both)
+            changed = plan_diff.changed_files(root, commit)
+            wanted = [stack] if stack is not None else plan_diff.affected_stacks(changed, both)
             if affected:
                 emit_json(wanted)
                 return

@@ -13,10 +13,10 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from infra.config.errors import ConfigError, Problem, from_validation
 from infra.config.model import Environment, Region
@@ -173,6 +173,22 @@ def load_environment(path: Path, display: str | None = None) -> Environment:
     return env
 
 
+def _no_control(value: str) -> str:
+    """A name or path handed to kubectl or the file system: one line, nothing invisible."""
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if _CONTROL.search(value):
+        raise ValueError(f"{value!r} contains control characters")
+    if value != value.strip():
+        raise ValueError(f"{value!r} has surrounding whitespace")
+    return value
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+Printable = Annotated[str, AfterValidator(_no_control)]
+RegionName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,39}$")]
+
+
 class StackSettings(BaseModel):
     """The `micro-infra:` keys of a stack file: which environment, and how this engine run behaves."""
 
@@ -180,18 +196,51 @@ class StackSettings(BaseModel):
 
     environment: str = Field(pattern=r"^[a-z][a-z0-9]{1,11}$")
     """The file environments/<environment>.yaml that describes this stack."""
-    regions: list[str] | None = None
-    """Only these regions of the environment; a region stack names one."""
+    regions: list[RegionName] | None = None
+    """Only these regions of the environment; a region stack names one. Absent means all; [] is an error."""
     zones_stack: str | None = Field(default=None, alias="zonesStack", pattern=r"^[a-z][a-z0-9-]{1,40}$")
     """The stack that owns the DNS zones; set on region stacks, which only add records."""
-    render_yaml_to_directory: str | None = Field(default=None, alias="renderYamlToDirectory")
+    render_yaml_to_directory: Printable | None = Field(default=None, alias="renderYamlToDirectory")
     """Write Kubernetes manifests here instead of applying them (offline runs of the real engine)."""
     helm_releases: bool = Field(default=True, alias="helmReleases")
     """False skips Helm charts, which need the chart repositories (unreachable offline)."""
-    kube_context: str | None = Field(default=None, alias="kubeContext")
+    kube_context: Printable | None = Field(default=None, alias="kubeContext")
     """kubeconfig context of a kind cluster; cloud stacks build their provider from AKS."""
     backup_passphrase: Any = Field(default=None, alias="backupPassphrase")
     """CockroachDB backup encryption passphrase; must be a `secure:` value."""
+
+    @field_validator("regions")
+    @classmethod
+    def _once_each(cls, regions: list[str] | None) -> list[str] | None:
+        if regions == []:
+            raise ValueError("[] builds nothing; leave the key out to build every region of the environment")
+        if regions is not None and len(set(regions)) != len(regions):
+            raise ValueError(f"a region is listed twice ({', '.join(regions)})")
+        return regions
+
+
+_SECURE = re.compile(r"[A-Za-z0-9+/=:._-]{8,}")
+"""A Pulumi ciphertext: `v1:<nonce>:<data>` (passphrase provider) or base64 (cloud KMS, Pulumi Cloud)."""
+
+
+def _secure_problems(display: str, config: dict[str, Any]) -> list[Problem]:
+    """`secure:` values must be ciphertext strings, as `pulumi config set --secret` writes them."""
+    problems = []
+    for key, value in config.items():
+        if not (isinstance(value, dict) and "secure" in value):
+            continue
+        secret = value["secure"]
+        if set(value) != {"secure"}:
+            problems.append(Problem(display, f"config.{key}", "a secure value has the one key `secure`"))
+        elif not isinstance(secret, str) or not _SECURE.fullmatch(secret):
+            problems.append(
+                Problem(
+                    display,
+                    f"config.{key}.secure",
+                    f"expected the ciphertext `pulumi config set --secret` writes (got {type(secret).__name__})",
+                )
+            )
+    return problems
 
 
 @dataclass(frozen=True)
@@ -281,6 +330,7 @@ def load_stack(stack: str, root: Path | None = None) -> Stack:
         if secret is not None and not (isinstance(secret, dict) and set(secret) == {"secure"}):
             message = "must be a secure value (pulumi config set --secret)"
             problems.append(Problem(display, f"config.{PROJECT}:{key}", message))
+    problems += _secure_problems(display, config)
     return _stack(stack, path, display, config, problems, root)
 
 
@@ -318,6 +368,7 @@ def _stack(stack: str, path: Path, display: str, config: dict[str, Any], problem
     env_path = root / "environments" / f"{settings.environment}.yaml"
     env = load_environment(env_path, str(env_path.relative_to(root)))
     _check_regions(display, settings, env)
+    _check_zones_stack(stack, display, settings, env, root)
     return Stack(stack, path, settings, env, config)
 
 
@@ -343,3 +394,28 @@ def _check_regions(display: str, settings: StackSettings, env: Environment) -> N
                 )
             ]
         )
+
+
+def _check_zones_stack(stack: str, display: str, settings: StackSettings, env: Environment, root: Path) -> None:
+    """zonesStack names another existing stack of the same Azure environment, one that owns its zones."""
+    owner = settings.zones_stack
+    if owner is None:
+        return
+    if not env.is_cloud:
+        problem = "a kind stack owns its localhost zone; only Azure region stacks take zones from another stack"
+    elif owner == stack:
+        problem = f"{owner} is this stack; name the stack that owns the zones (the environment's primary stack)"
+    elif not os.path.lexists(stack_file(owner, root)):
+        problem = f"no stack {owner} (stacks/Pulumi.{owner}.yaml); known stacks: {', '.join(stack_names(root))}"
+    else:
+        rel = f"stacks/Pulumi.{owner}.yaml"
+        config = read_yaml(stack_file(owner, root), rel).get("config")
+        config = config if isinstance(config, dict) else {}
+        named, chained = config.get(f"{PROJECT}:environment"), config.get(f"{PROJECT}:zonesStack")
+        if named != settings.environment:
+            problem = f"stack {owner} is of environment {named!r}, not {settings.environment!r}"
+        elif chained is not None:
+            problem = f"stack {owner} takes its zones from {chained!r} itself; name the stack that owns them"
+        else:
+            return
+    raise ConfigError([Problem(display, f"config.{PROJECT}:zonesStack", problem)])

@@ -1,0 +1,173 @@
+"""Input that looks right but must be refused: empty values, YAML surprises, values no deployment can use.
+
+Each case is validated, never planned (validation is milliseconds, a plan is seconds), and must fail with
+one line naming the file and the key path, so each test fails when its rule is lost.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from infra.cli.main import app
+from infra.config.errors import ConfigError
+from infra.config.loader import load_stack
+
+from .conftest import ROOT
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    for folder in ("environments", "stacks"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    return tmp_path
+
+
+def stack_problems(root: Path, stack: str, config: str) -> list[str]:
+    """Write stacks/Pulumi.<stack>.yaml with `config` lines under `config:`; the problems loading it reports."""
+    lines = "".join(f"  {line}\n" for line in config.strip().splitlines())
+    (root / "stacks" / f"Pulumi.{stack}.yaml").write_text(f"config:\n{lines}")
+    try:
+        load_stack(stack, root)
+    except ConfigError as exc:
+        return [str(p) for p in exc.problems]
+    return []
+
+
+# --- empty values ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["plan", "check"])
+def test_an_empty_stack_flag_is_a_bad_name_not_every_stack(command: str) -> None:
+    result = runner.invoke(app, [command, "--stack", ""])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == "--stack: '' is not a stack name such as staging or staging-westeurope"
+
+
+def test_empty_regions_build_nothing_so_they_are_refused(root: Path) -> None:
+    problems = stack_problems(root, "staging", "micro-infra:environment: staging\nmicro-infra:regions: []")
+    assert problems == [
+        "stacks/Pulumi.staging.yaml: config.micro-infra:regions: "
+        "[] builds nothing; leave the key out to build every region of the environment"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("missing-dir/comment.md", "--comment: {tmp}/missing-dir is not a directory"),
+        (".", "--comment: {tmp} is a directory"),
+    ],
+)
+def test_an_unwritable_comment_fails_before_any_work(tmp_path: Path, target: str, expected: str) -> None:
+    path = tmp_path / target if target != "." else tmp_path
+    result = runner.invoke(app, ["diff", "--base", "HEAD", "--comment", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == expected.format(tmp=tmp_path)
+
+
+# --- stack files: cross-references, control characters, secrets -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stack", "config", "expected"),
+    [
+        (
+            "staging-westeurope",
+            "micro-infra:environment: staging\nmicro-infra:zonesStack: staging-westeurope",
+            "config.micro-infra:zonesStack: staging-westeurope is this stack; name the stack that owns the zones",
+        ),
+        (
+            "staging-westeurope",
+            "micro-infra:environment: staging\nmicro-infra:zonesStack: stagingx",
+            "config.micro-infra:zonesStack: no stack stagingx (stacks/Pulumi.stagingx.yaml); known stacks: local,",
+        ),
+        (
+            "staging-westeurope",
+            "micro-infra:environment: staging\nmicro-infra:zonesStack: platform",
+            "config.micro-infra:zonesStack: stack platform is of environment 'platform', not 'staging'",
+        ),
+        (
+            "local",
+            "micro-infra:environment: local\nmicro-infra:zonesStack: parity",
+            "config.micro-infra:zonesStack: a kind stack owns its localhost zone",
+        ),
+        (
+            "staging",
+            "micro-infra:environment: staging\nmicro-infra:regions: [uksouth, uksouth]",
+            "config.micro-infra:regions: a region is listed twice (uksouth, uksouth)",
+        ),
+        (
+            "local",
+            'micro-infra:environment: local\nmicro-infra:kubeContext: "kind-micro\\n--all"',
+            "config.micro-infra:kubeContext: 'kind-micro\\n--all' contains control characters",
+        ),
+        (
+            "local",
+            'micro-infra:environment: local\nmicro-infra:kubeContext: " kind-micro"',
+            "config.micro-infra:kubeContext: ' kind-micro' has surrounding whitespace",
+        ),
+        (
+            "local",
+            'micro-infra:environment: local\nmicro-infra:renderYamlToDirectory: "out\\u0007"',
+            "config.micro-infra:renderYamlToDirectory: 'out\\x07' contains control characters",
+        ),
+        (
+            "local",
+            'micro-infra:environment: local\nmicro-infra:renderYamlToDirectory: ""',
+            "config.micro-infra:renderYamlToDirectory: must not be empty",
+        ),
+        (
+            "staging",
+            "micro-infra:environment: staging\nmicro-infra:backupPassphrase:\n  secure: 12345678",
+            "config.micro-infra:backupPassphrase.secure: expected the ciphertext `pulumi config set --secret` "
+            "writes (got int)",
+        ),
+        (
+            "staging",
+            "micro-infra:environment: staging\nmicro-infra:backupPassphrase:\n  secure: ''",
+            "config.micro-infra:backupPassphrase.secure: expected the ciphertext",
+        ),
+        (
+            "staging",
+            "micro-infra:environment: staging\nazure-native:clientSecret:\n  secure: {nested: map}",
+            "config.azure-native:clientSecret.secure: expected the ciphertext",
+        ),
+        (
+            "staging",
+            "micro-infra:environment: staging\nazure-native:clientSecret:\n  secure: djE6YWJjZGVm\n  plain: x",
+            "config.azure-native:clientSecret: a secure value has the one key `secure`",
+        ),
+    ],
+)
+def test_stack_files_that_cannot_deploy(root: Path, stack: str, config: str, expected: str) -> None:
+    problems = stack_problems(root, stack, config)
+    assert len(problems) == 1 and problems[0].startswith(f"stacks/Pulumi.{stack}.yaml: {expected}"), problems
+
+
+def test_a_region_stack_takes_its_zones_from_the_primary(root: Path) -> None:
+    """The good case the refusals above are measured against; a chained zonesStack is refused."""
+    env = root / "environments" / "staging.yaml"
+    text = env.read_text()
+    region = text[text.index("  - name: uksouth") : text.index("dns:")]
+    env.write_text(text.replace("dns:", region.replace("uksouth", "westeurope") + "dns:", 1))
+    assert (
+        stack_problems(
+            root,
+            "staging-westeurope",
+            "micro-infra:environment: staging\nmicro-infra:zonesStack: staging\nmicro-infra:regions: [westeurope]",
+        )
+        == []
+    )
+    problems = stack_problems(
+        root, "staging-northeurope", "micro-infra:environment: staging\nmicro-infra:zonesStack: staging-westeurope"
+    )
+    assert problems == [
+        "stacks/Pulumi.staging-northeurope.yaml: config.micro-infra:zonesStack: "
+        "stack staging-westeurope takes its zones from 'staging' itself; name the stack that owns them"
+    ]
