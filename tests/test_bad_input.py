@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from infra.cli.main import app
 from infra.config.errors import ConfigError
-from infra.config.loader import load_stack
+from infra.config.loader import load_environment, load_stack
 
 from .conftest import ROOT
 
@@ -171,3 +171,77 @@ def test_a_region_stack_takes_its_zones_from_the_primary(root: Path) -> None:
         "stacks/Pulumi.staging-northeurope.yaml: config.micro-infra:zonesStack: "
         "stack staging-westeurope takes its zones from 'staging' itself; name the stack that owns them"
     ]
+
+
+# --- YAML semantics ----------------------------------------------------------------------------------
+
+
+def env_problems(tmp_path: Path, old: str, new: str, name: str = "staging") -> list[str]:
+    """environments/<name>.yaml with the first `old` replaced by `new`; the problems loading it reports."""
+    text = (ROOT / "environments" / f"{name}.yaml").read_text()
+    assert old in text, old
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text.replace(old, new, 1))
+    try:
+        load_environment(path, f"environments/{name}.yaml")
+    except ConfigError as exc:
+        return [str(p) for p in exc.problems]
+    return []
+
+
+def line_of(name: str, text: str) -> int:
+    return (ROOT / "environments" / f"{name}.yaml").read_text().splitlines().index(text) + 1
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "    members: 3\n    storage_gb: 10\n",
+            "    members: 3\n    storage_gb: 10\n    members: 5\n",
+            "datastores.etcd.members: line {etcd_members_plus_2}, column 5: duplicate key, first on line "
+            "{etcd_members}; YAML would keep one of them silently",
+        ),
+        (
+            "    members: 3\n    storage_gb: 10\n",
+            "    members: 3\n    storage_gb: 10\n    <<: {members: 5}\n",
+            "datastores.etcd.members: line {etcd_members_plus_2}, column 10: duplicate key (merged in with <<), "
+            "first on line {etcd_members}",
+        ),
+        ("members: 3", "members: yes", "datastores.etcd.members: expected a number or a string, got the boolean True"),
+        ("tag: v2.9.3", "tag: on", "release.micro.tag: expected a number or a string, got the boolean True"),
+        ("nats: 2.14.2", "nats: no", "release.charts.nats: expected a number or a string, got the boolean False"),
+        (
+            "tag: v2.9.3",
+            "tag: !!binary djIuOS4z",
+            "release.micro.tag: line {tag}, column 10: the tag !!binary does not",
+        ),
+        ("tag: v2.9.3", "tag: !Ref version", "release.micro.tag: line {tag}, column 10: the tag !Ref does not belong"),
+        ("zones: [m3o.dev]", "zones: !!set {m3o.dev}", "dns.zones: line {zones}, column 10: the tag !!set does not"),
+        ("start_hour: 21", "start_hour: 0x15", "regions[0].cluster.maintenance.start_hour: Input should be a valid"),
+        ("start_hour: 21", "start_hour: '21:00'", "regions[0].cluster.maintenance.start_hour: Input should be a valid"),
+    ],
+)
+def test_yaml_that_means_something_else(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    members = line_of("staging", "    members: 3")
+    lines = {
+        "etcd_members": members,
+        "etcd_members_plus_2": members + 2,
+        "tag": line_of("staging", "    tag: v2.9.3"),
+        "zones": line_of("staging", "  zones: [m3o.dev]"),
+    }
+    problems = env_problems(tmp_path, old, new)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("environments/staging.yaml: " + expected.format(**lines)), problems
+
+
+def test_yaml_12_numbers_and_booleans_where_they_belong(tmp_path: Path) -> None:
+    """010 is ten (YAML 1.2), not octal eight (1.1); yes still means true where a boolean belongs."""
+    text = (ROOT / "environments" / "staging.yaml").read_text()
+    path = tmp_path / "staging.yaml"
+    path.write_text(
+        text.replace("storage_gb: 10\n", "storage_gb: 010\n", 1).replace("local_accounts: true", "local_accounts: yes")
+    )
+    env = load_environment(path, "environments/staging.yaml")
+    assert env.datastores is not None and env.datastores.etcd.storage_gb == 10
+    assert env.regions[0].cluster is not None and env.regions[0].cluster.local_accounts is True

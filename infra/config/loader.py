@@ -1,8 +1,9 @@
 """Read environment and stack files into typed models, or fail with every problem at once.
 
 YAML here is data written by people: anchors and aliases are refused (they are how alias
-bombs are built, and nothing in these files needs them), files are size-capped, and the top
-level must be a mapping. Nothing is deployed before these checks pass.
+bombs are built, and nothing in these files needs them), so are duplicate keys and tags
+that build objects (`!!binary`, timestamps); files are regular files, size-capped before
+they are read, and the top level must be a mapping. Nothing is deployed before these checks pass.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from infra.config.errors import ConfigError, Problem, from_validation
+from infra.config.errors import ConfigError, Problem, from_validation, key_path
 from infra.config.model import Environment, Region
 
 MAX_BYTES = 256 * 1024
@@ -69,15 +70,92 @@ class ProjectNotFound(ConfigError):
     """No project to act on: outside a checkout, or MICRO_INFRA_ROOT names no directory."""
 
 
-class _NoAliasLoader(yaml.SafeLoader):
+_YAML = "tag:yaml.org,2002:"
+_ALLOWED_TAGS = frozenset(_YAML + t for t in ("str", "int", "float", "bool", "null", "map", "seq")) | {"!"}
+"""Explicit tags a configuration value may carry; `!!binary`, `!!timestamp`, `!!set`, `!!python/...` and local
+`!tags` build objects that no key of these files takes."""
+_DECIMAL = re.compile(r"^[-+]?[0-9]+$")
+"""YAML 1.2's core integers: 010 is ten, and 0x1F, 0o17, 1_000 and 1:30 (sexagesimal) stay strings."""
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A construct refused here, with the key path it sits at."""
+
+    def __init__(self, problem: str, mark: Any, path: list[str | int]) -> None:
+        super().__init__(None, None, problem, mark)
+        self.path = list(path)
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """SafeLoader for configuration: no anchors or aliases, no duplicate keys (`<<` merges included), no
+    tags beyond plain values, and neither timestamps nor YAML 1.1's octal, hex or sexagesimal integers."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in entries if tag not in (_YAML + "timestamp", _YAML + "int")]
+        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.path: list[str | int] = []
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            what = "aliases" if isinstance(event, yaml.AliasEvent) else "anchors"
-            raise yaml.MarkedYAMLError(
-                None, None, f"YAML {what} are not allowed in micro-infra files", event.start_mark
-            )
-        return super().compose_node(parent, index)
+        if isinstance(index, yaml.ScalarNode):
+            self.path.append(index.value)
+        elif isinstance(index, int):
+            self.path.append(index)
+        try:
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                what = "aliases" if isinstance(event, yaml.AliasEvent) else "anchors"
+                raise _Refused(f"YAML {what} are not allowed in micro-infra files", event.start_mark, self.path)
+            tag = getattr(event, "tag", None)
+            if tag is not None and tag not in _ALLOWED_TAGS:
+                shown = "!!" + tag.removeprefix(_YAML) if tag.startswith(_YAML) else tag
+                raise _Refused(f"the tag {shown} does not belong in configuration", event.start_mark, self.path)
+            node = super().compose_node(parent, index)
+            if isinstance(node, yaml.MappingNode):
+                self._check_keys(node)
+            return node
+        finally:
+            if isinstance(index, (yaml.ScalarNode, int)):
+                self.path.pop()
+
+    def _check_keys(self, node: yaml.MappingNode) -> None:
+        """Refuse a key written twice, or written and also merged in with `<<` (YAML keeps one silently)."""
+        seen: dict[Any, tuple[int, bool]] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _YAML + "merge":
+                merged = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                keys = [(k, True) for m in merged if isinstance(m, yaml.MappingNode) for k, _ in m.value]
+            else:
+                keys = [(key_node, False)]
+            for key, via_merge in keys:
+                if not isinstance(key, yaml.ScalarNode):
+                    continue
+                value = self.construct_object(key)
+                line = key.start_mark.line + 1
+                if value in seen:
+                    first, first_merged = seen[value]
+                    how = " (merged in with <<)" if via_merge or first_merged else ""
+                    raise _Refused(
+                        f"duplicate key{how}, first on line {first}; YAML would keep one of them silently",
+                        key.start_mark,
+                        [*self.path, str(value)],
+                    )
+                seen[value] = (line, via_merge)
+
+
+for _first in "-+0123456789":
+    _ConfigLoader.yaml_implicit_resolvers.setdefault(_first, []).append((_YAML + "int", _DECIMAL))
+
+
+def _decimal(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    assert isinstance(node, yaml.ScalarNode)
+    return int(str(loader.construct_scalar(node)), 10)
+
+
+_ConfigLoader.add_constructor(_YAML + "int", _decimal)
 
 
 def read_file(path: Path, display: str | None = None) -> bytes:
@@ -147,7 +225,11 @@ def parse_yaml(raw: bytes, name: str) -> dict[str, Any]:
     if "\x00" in text:
         raise ConfigError([Problem(name, "", "is binary, not YAML")])
     try:
-        data = yaml.load(text, Loader=_NoAliasLoader)
+        data = yaml.load(text, Loader=_ConfigLoader)
+    except _Refused as exc:
+        mark = exc.problem_mark
+        line = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError([Problem(name, key_path(exc.path), f"{line}{exc.problem}")]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -167,7 +249,7 @@ def load_environment(path: Path, display: str | None = None) -> Environment:
     try:
         env = Environment.model_validate(data)
     except ValidationError as exc:
-        raise from_validation(name, exc) from None
+        raise from_validation(name, exc, data=data) from None
     if path.suffix in (".yaml", ".yml") and path.stem != env.name:
         raise ConfigError([Problem(name, "name", f"{env.name!r} must match the file name {path.stem!r}")])
     return env
@@ -231,12 +313,12 @@ def _secure_problems(display: str, config: dict[str, Any]) -> list[Problem]:
             continue
         secret = value["secure"]
         if set(value) != {"secure"}:
-            problems.append(Problem(display, f"config.{key}", "a secure value has the one key `secure`"))
+            problems.append(Problem(display, key_path(("config", key)), "a secure value has the one key `secure`"))
         elif not isinstance(secret, str) or not _SECURE.fullmatch(secret):
             problems.append(
                 Problem(
                     display,
-                    f"config.{key}.secure",
+                    key_path(("config", key, "secure")),
                     f"expected the ciphertext `pulumi config set --secret` writes (got {type(secret).__name__})",
                 )
             )
@@ -320,7 +402,9 @@ def load_stack(stack: str, root: Path | None = None) -> Stack:
         raise ConfigError([Problem(display, "", f"no such stack; known stacks: {', '.join(known)}")])
     data = read_yaml(path, display)
     unknown_top = set(data) - {"config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"}
-    problems = [Problem(display, str(key), "unknown key (expected config)") for key in sorted(unknown_top, key=str)]
+    problems = [
+        Problem(display, key_path((key,)), "unknown key (expected config)") for key in sorted(unknown_top, key=str)
+    ]
     config = data.get("config")
     if not isinstance(config, dict):
         raise ConfigError([*problems, Problem(display, "config", "expected a mapping of project:key values")])
@@ -357,26 +441,19 @@ def _stack(stack: str, path: Path, display: str, config: dict[str, Any], problem
         if key.startswith(PROJECT + ":"):
             ours[key.removeprefix(PROJECT + ":")] = value
         elif not key.startswith(_FOREIGN_NAMESPACES):
-            problems.append(Problem(display, f"config.{key}", "unknown key (expected micro-infra:<key>)"))
+            problems.append(Problem(display, key_path(("config", key)), "unknown key (expected micro-infra:<key>)"))
     settings = None
     try:
         settings = StackSettings.model_validate(ours)
     except ValidationError as exc:
-        problems += from_validation(display, exc, ("config",)).problems
+        problems += from_validation(display, exc, ("config",), ours, f"{PROJECT}:").problems
     if problems or settings is None:
-        raise ConfigError([_qualify(p) for p in problems])
+        raise ConfigError(problems)
     env_path = root / "environments" / f"{settings.environment}.yaml"
     env = load_environment(env_path, str(env_path.relative_to(root)))
     _check_regions(display, settings, env)
     _check_zones_stack(stack, display, settings, env, root)
     return Stack(stack, path, settings, env, config)
-
-
-def _qualify(p: Problem) -> Problem:
-    """Show stack keys the way they are written: config.micro-infra:<key>."""
-    if p.path.startswith("config.") and ":" not in p.path:
-        return Problem(p.file, p.path.replace("config.", f"config.{PROJECT}:", 1), p.message)
-    return p
 
 
 def _check_regions(display: str, settings: StackSettings, env: Environment) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from infra.config.errors import key_path
 from infra.config.regions import AZURE_REGIONS
 
 
@@ -20,6 +21,26 @@ class Strict(BaseModel):
     """Base of every section: unknown keys fail, values are immutable once loaded."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_stray_booleans(cls, value: object, info: ValidationInfo) -> object:
+        """YAML 1.1 reads yes/no/on/off unquoted as booleans, and pydantic would take True as 1:
+        `members: yes` must fail, not become one member. Only a boolean key takes a boolean."""
+        if (
+            isinstance(value, bool)
+            and info.field_name
+            and not _takes_bool(cls.model_fields[info.field_name].annotation)
+        ):
+            raise ValueError(
+                f"expected a number or a string, got the boolean {value} "
+                "(YAML reads unquoted yes, no, on and off as booleans); quote it, or write the number"
+            )
+        return value
+
+
+def _takes_bool(annotation: object) -> bool:
+    return annotation is bool or any(_takes_bool(arg) for arg in get_args(annotation))
 
 
 # --- reusable constrained types ---------------------------------------------------------------
@@ -347,7 +368,9 @@ class Micro(Strict):
         problems = []
         for service in self.services:
             if service not in CORE_SERVICES:
-                problems.append(f"services.{service}: not a micro v2 service (one of {', '.join(CORE_SERVICES)})")
+                problems.append(
+                    f"{key_path(('services', service))}: not a micro v2 service (one of {', '.join(CORE_SERVICES)})"
+                )
         if self.mode is MicroMode.zero_dependency:
             if self.replicas != 1:
                 problems.append(f"replicas: zero-dependency runs one `micro server` pod (got {self.replicas})")
@@ -436,7 +459,8 @@ class Environment(Strict):
         for service, settings in self.micro.services.items():
             if settings.replicas < 2:
                 problems.append(
-                    f"micro.services.{service}.replicas: cloud environments run at least 2 (got {settings.replicas})"
+                    f"{key_path(('micro', 'services', service, 'replicas'))}: cloud environments run at least 2 "
+                    f"(got {settings.replicas})"
                 )
         return problems
 
