@@ -245,3 +245,105 @@ def test_yaml_12_numbers_and_booleans_where_they_belong(tmp_path: Path) -> None:
     env = load_environment(path, "environments/staging.yaml")
     assert env.datastores is not None and env.datastores.etcd.storage_gb == 10
     assert env.regions[0].cluster is not None and env.regions[0].cluster.local_accounts is True
+
+
+# --- values that look right but cannot deploy ---------------------------------------------------------
+
+BAD_VALUES = [
+    # cron schedules (CockroachDB's RECURRING clause)
+    ('schedule: "@hourly"', 'schedule: "61 * * * *"', "datastores.cockroach.backup.schedule: '61 * * * *': minute"),
+    ('schedule: "@hourly"', 'schedule: "0 3 * *"', "datastores.cockroach.backup.schedule: '0 3 * *' is not a crontab"),
+    ('full_schedule: "@daily"', 'full_schedule: "0 0 30 2 *"', "datastores.cockroach.backup.full_schedule: '0 0 30 2"),
+    ('schedule: "@hourly"', 'schedule: "@every 1h"', "datastores.cockroach.backup.schedule: '@every 1h' is not a"),
+    # Kubernetes quantities
+    ("requests: {cpu: 250m, memory: 512Mi}", "requests: {cpu: 0m, memory: 512Mi}", "requests.cpu: '0m' is zero"),
+    ("requests: {cpu: 250m, memory: 512Mi}", "requests: {cpu: 250m, memory: 500m}", "requests.memory: '500m': memory"),
+    ("requests: {cpu: 250m, memory: 512Mi}", "requests: {cpu: 2Gi, memory: 512Mi}", "requests.cpu: '2Gi': cpu is not"),
+    ("requests: {cpu: 250m, memory: 512Mi}", "requests: {cpu: \u0662\u0665\u0660m, memory: 512Mi}", "requests.cpu: '"),
+    ("requests: {cpu: 250m, memory: 512Mi}", "requests: {cpu: '2', memory: 512Mi}", "requests.cpu: 2 is above limits"),
+    ("requests: {cpu: 250m, memory: 512Mi}", "requests: {cpu: 250m, memory: 3Gi}", "requests.memory: 3Gi is above"),
+    # DNS names
+    ("api: api.m3o.dev", 'api: "api.m3o.dev\\n"', "dns.hosts.api: 'api.m3o.dev\\n' is not a lowercase DNS name"),
+    ("api: api.m3o.dev", 'api: " api.m3o.dev"', "dns.hosts.api: ' api.m3o.dev' is not a lowercase DNS name"),
+    ("zones: [m3o.dev]", "zones: [m3o.dev, api.m3o.dev]", "dns.zones: api.m3o.dev lies inside m3o.dev; a zone inside"),
+    ("zones: [m3o.dev]", "zones: [m3o.dev, localhost]", "dns.zones[1]: localhost is not served by public DNS"),
+    # IP ranges, versions, pins
+    (
+        "local_accounts: true",
+        "local_accounts: true\n      authorized_ip_ranges: [10.0.0.1/8]",
+        "authorized_ip_ranges[0]",
+    ),
+    (
+        "local_accounts: true",
+        "local_accounts: true\n      authorized_ip_ranges: [300.0.0.0/8]",
+        "authorized_ip_ranges[0]",
+    ),
+    (
+        'kubernetes_version: "1.34"',
+        'kubernetes_version: "1.\u0663\u0664"',
+        "regions[0].cluster.kubernetes_version: String",
+    ),
+    ("nats: 2.14.2", "nats: 2.14.\u0662", "release.charts.nats: '2.14.\u0662' is not a pinned semantic version"),
+    ("nats: 2.14.2", "nats: 02.14.2", "release.charts.nats: '02.14.2' is not a pinned semantic version"),
+    ("nats: 2.14.2", "nats: Latest", "release.charts.nats: 'Latest' is not a pinned semantic version"),
+    ("tag: v2.9.3", "tag: LATEST", "release.micro.tag: 'LATEST' is not a pin"),
+    ("tag: v2.9.3", "tag: Stable", "release.micro.tag: 'Stable' is not a pin"),
+    ("repository: micro/micro", "repository: Micro/micro", "release.micro.repository: 'Micro/micro' is not lowercase"),
+    (
+        "repository: micro/micro",
+        "repository: reg.io:70000/micro",
+        "release.micro.repository: 'reg.io:70000/micro' has a",
+    ),
+    ("repository: micro/micro", "repository: micro//micro", "release.micro.repository: 'micro//micro' is not"),
+    (
+        "repository: micro/micro",
+        "repository: -reg.io/micro",
+        "release.micro.repository: '-reg.io/micro' has a malformed",
+    ),
+    # e-mail, VM sizes
+    ("email: ops@m3o.dev", "email: ops..team@m3o.dev", "acme.email: 'ops..team@m3o.dev' is not an email address"),
+    ("email: ops@m3o.dev", "email: ops@m3o.test", "acme.email: 'ops@m3o.test' is at m3o.test, which no public mail"),
+    ("email: ops@m3o.dev", 'email: "ops@m3o.dev "', "acme.email: 'ops@m3o.dev ' has no mail domain"),
+    ("vm_size: Standard_D2ds_v5", "vm_size: Standard_D2DS_V5", "system_pool.vm_size: 'Standard_D2DS_V5' is not shaped"),
+    ("vm_size: Standard_D2ds_v5", "vm_size: standard_d2ds_v5", "system_pool.vm_size: 'standard_d2ds_v5' is not shaped"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), BAD_VALUES)
+def test_values_that_cannot_deploy(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    problems = env_problems(tmp_path, old, new)
+    assert len(problems) == 1, problems
+    assert expected in problems[0] and problems[0].startswith("environments/staging.yaml: "), problems
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("members: 1", "members: 3", "datastores.etcd.members: a kind cluster has one node and members need one each"),
+        (
+            "replicas: 1",
+            "replicas: 2",
+            "micro.replicas: a kind cluster has one node and replicas need one each (got 2)",
+        ),
+    ],
+)
+def test_kind_counts_fit_one_node(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    problems = env_problems(tmp_path, old, new, name="parity")
+    assert problems == [f"environments/parity.yaml: {expected}" + ("" if "(got" in expected else " (got 3)")]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('schedule: "@hourly"', 'schedule: "*/15 1-5,22 * JAN-DEC mon-fri"'),
+        ("repository: micro/micro", "repository: localhost:5001/micro/micro"),
+        ("nats: 2.14.2", "nats: 2.14.2-rc.1+build.5"),
+        ("local_accounts: true", "local_accounts: true\n      authorized_ip_ranges: [203.0.113.0/24, 198.51.100.7/32]"),
+        ("vm_size: Standard_D2ds_v5", "vm_size: Standard_NC24ads_A100_v4"),
+        ("vm_size: Standard_D2ds_v5", "vm_size: Standard_E4-2ds_v5"),
+        ("requests: {cpu: 250m, memory: 512Mi}", "requests: {cpu: '1', memory: 2Gi}"),
+    ],
+)
+def test_values_that_deploy_still_load(tmp_path: Path, old: str, new: str) -> None:
+    """The refusals above are narrow: these spellings are what the upstream grammars allow."""
+    assert env_problems(tmp_path, old, new) == []
