@@ -347,3 +347,35 @@ def test_kind_counts_fit_one_node(tmp_path: Path, old: str, new: str, expected: 
 def test_values_that_deploy_still_load(tmp_path: Path, old: str, new: str) -> None:
     """The refusals above are narrow: these spellings are what the upstream grammars allow."""
     assert env_problems(tmp_path, old, new) == []
+
+
+# --- messages: the key path survives any key, and a problem is one line ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("  etcd:\n", '  etcd:\n    "limits[0]": 1\n', 'datastores.etcd["limits[0]"]: unknown key'),
+        (
+            "micro:\n",
+            'micro:\n  services: {"api.v2": {replicas: 2}}\n',
+            'micro.services["api.v2"]: not a micro v2 service',
+        ),
+        ("name: staging\n", 'name: staging\n"dns.zones": [x]\n', '["dns.zones"]: unknown key'),
+        ("name: staging\n", 'name: staging\n"a\\nb: c": 1\n', '["a\\nb: c"]: unknown key'),
+        ("name: staging\n", 'name: staging\n"\\u202eevil": 1\n', '["\\u202eevil"]: unknown key'),
+    ],
+)
+def test_unusual_keys_keep_their_key_path_on_one_line(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    problems = env_problems(tmp_path, old, new)
+    assert len(problems) == 1 and "\n" not in problems[0], problems
+    assert problems[0].startswith(f"environments/staging.yaml: {expected}"), problems
+
+
+def test_unusual_stack_keys_keep_their_key_path(root: Path) -> None:
+    problems = stack_problems(root, "local", 'micro-infra:environment: local\n"micro-infra:kube[Context]": x\n"a.b": 1')
+    assert problems == [
+        'stacks/Pulumi.local.yaml: config["a.b"]: unknown key (expected micro-infra:<key>)',
+        'stacks/Pulumi.local.yaml: config["micro-infra:kube[Context]"]: unknown key '
+        "(check the spelling against environments/schema.json)",
+    ]
