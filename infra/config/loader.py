@@ -245,13 +245,18 @@ def parse_yaml(raw: bytes, name: str) -> dict[str, Any]:
 
 def load_environment(path: Path, display: str | None = None) -> Environment:
     name = display or str(path)
-    data = read_yaml(path, name)
+    stem = path.stem if path.suffix in (".yaml", ".yml") else None
+    return environment_from_data(read_yaml(path, name), name, stem)
+
+
+def environment_from_data(data: dict[str, Any], display: str, stem: str | None = None) -> Environment:
+    """An environment from a file's parsed content; `stem`, the file name it must carry as `name`."""
     try:
         env = Environment.model_validate(data)
     except ValidationError as exc:
-        raise from_validation(name, exc, data=data) from None
-    if path.suffix in (".yaml", ".yml") and path.stem != env.name:
-        raise ConfigError([Problem(name, "name", f"{env.name!r} must match the file name {path.stem!r}")])
+        raise from_validation(display, exc, data=data) from None
+    if stem is not None and stem != env.name:
+        raise ConfigError([Problem(display, "name", f"{env.name!r} must match the file name {stem!r}")])
     return env
 
 
@@ -400,7 +405,12 @@ def load_stack(stack: str, root: Path | None = None) -> Stack:
     if not os.path.lexists(path):
         known = stack_names(root)
         raise ConfigError([Problem(display, "", f"no such stack; known stacks: {', '.join(known)}")])
-    data = read_yaml(path, display)
+    return stack_from_data(stack, read_yaml(path, display), display, root)
+
+
+def stack_from_data(stack: str, data: dict[str, Any], display: str, root: Path) -> Stack:
+    """A stack from its file's parsed content; the environment it names is read from `root`."""
+    path = stack_file(stack, root)
     unknown_top = set(data) - {"config", "encryptionsalt", "secretsprovider", "encryptedkey", "environment"}
     problems = [
         Problem(display, key_path((key,)), "unknown key (expected config)") for key in sorted(unknown_top, key=str)
