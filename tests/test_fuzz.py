@@ -110,8 +110,6 @@ CLI_CASES: dict[str, tuple[str, bytes]] = {
         b"config:\n  micro-infra:environment: staging\n  micro-infra:backupPassphrase: hunter2\n",
     ),
     "stack newline key": ("stacks/Pulumi.staging.yaml", b'config:\n  micro-infra:environment: staging\n  "a\\nb": 1\n'),
-    "duplicate key": ("environments/staging.yaml", b"name: staging\nname: platform\n"),
-    "binary tag": ("environments/staging.yaml", b"name: !!binary c3RhZ2luZw==\n"),
 }
 ENV_EDITS: dict[str, Callable[[dict], Any]] = {
     "host injection": lambda d: d["dns"]["hosts"].update(api="api.m3o.dev; rm -rf /"),

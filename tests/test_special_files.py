@@ -1,28 +1,31 @@
 """Environment and stack files that are not regular files: refused unopened, one line, exit 2, never a hang.
 
-The FIFO cases run `infra` as subprocesses under a timeout: a regression would block on open(), and the
-timeout turns that into a failure instead of a hung suite.
+The FIFO cases run the CLI in a thread under a timeout: a regression would block on open(), so after the
+timeout the test opens each FIFO's write end (which releases a blocked reader) and fails the case, instead
+of hanging the suite.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import subprocess
-import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
+from infra.cli.main import app
 from infra.config.errors import ConfigError
-from infra.config.loader import MAX_BYTES, load_environment, read_file, stack_names
+from infra.config.loader import MAX_BYTES, copy_inputs, load_environment, read_file, stack_names
 
 from .conftest import ROOT
 
-INFRA = [sys.executable, "-c", "from infra.cli.main import run; run()"]
-HANG = 60
-"""Seconds after which a command counts as hung (a clean refusal takes about one)."""
+runner = CliRunner()
+HANG = 30
+"""Seconds after which a command counts as hung (a clean refusal takes milliseconds)."""
 
 
 def _copy(root: Path) -> Path:
@@ -121,46 +124,40 @@ def _cases(tmp_path: Path) -> dict[str, tuple[Path, list[str], str]]:
     return cases
 
 
+def _guarded(args: list[str], root: Path) -> Result | None:
+    """`infra <args>` on `root` in a thread; None when it is still running after HANG seconds (then released)."""
+    done: list[Result] = []
+    thread = threading.Thread(
+        target=lambda: done.append(runner.invoke(app, args, env={"MICRO_INFRA_ROOT": str(root)})), daemon=True
+    )
+    thread.start()
+    thread.join(HANG)
+    if thread.is_alive():
+        for fifo in [p for p in root.rglob("*") if p.is_fifo()]:
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # a blocked open() for reading returns
+        thread.join(HANG)
+        return None
+    return done[0]
+
+
 def test_fifos_and_dangling_symlinks_through_the_cli(tmp_path: Path) -> None:
-    cases = _cases(tmp_path)
-    running = {
-        label: subprocess.Popen(
-            [*INFRA, *args],
-            env={**os.environ, "MICRO_INFRA_ROOT": str(root), "COLUMNS": "200"},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for label, (root, args, _) in cases.items()
-    }
     failures = []
-    for label, process in running.items():
-        try:
-            stdout, stderr = process.communicate(timeout=HANG)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+    for label, (root, args, expected) in _cases(tmp_path).items():
+        result = _guarded(args, root)
+        if result is None:
             failures.append(f"{label}: hung")
-            continue
-        expected = cases[label][2]
-        if process.returncode != 2 or stdout or stderr.strip() != expected:
-            failures.append(f"{label}: exit {process.returncode}, stdout {stdout[:100]!r}, stderr {stderr[-300:]!r}")
+        elif result.exit_code != 2 or result.stdout or result.stderr.strip() != expected:
+            failures.append(f"{label}: exit {result.exit_code}, stdout {result.stdout[:100]!r}, {result.stderr!r}")
     assert not failures, "\n".join(failures)
 
 
 def test_a_fifo_elsewhere_under_stacks_is_left_alone(tmp_path: Path) -> None:
-    """stack new copies only the files it reads: a FIFO in a subfolder neither hangs nor breaks it."""
-    root = _copy(tmp_path)
+    """stack new and promote copy only the files they read: a FIFO in a subfolder neither hangs nor breaks them."""
+    root = _copy(tmp_path / "root")
     (root / "stacks" / "archive").mkdir()
     os.mkfifo(root / "stacks" / "archive" / "pipe")
-    result = subprocess.run(
-        [*INFRA, "stack", "new", "--env", "staging", "--cloud", "azure", "--region", "westeurope", "--yes"],
-        env={**os.environ, "MICRO_INFRA_ROOT": str(root)},
-        capture_output=True,
-        text=True,
-        timeout=HANG,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    assert (root / "stacks" / "Pulumi.staging-westeurope.yaml").is_file()
+    copy_inputs(root, tmp_path / "copy")
+    copied = sorted(str(p.relative_to(tmp_path / "copy")) for p in (tmp_path / "copy").rglob("*") if p.is_file())
+    expected = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+    assert copied == sorted([*expected, *(str(p.relative_to(ROOT)) for p in (ROOT / "environments").glob("*.yaml"))])
