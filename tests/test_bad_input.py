@@ -6,6 +6,7 @@ one line naming the file and the key path, so each test fails when its rule is l
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -69,6 +70,19 @@ def test_an_unwritable_comment_fails_before_any_work(tmp_path: Path, target: str
     result = runner.invoke(app, ["diff", "--base", "HEAD", "--comment", str(path)])
     assert result.exit_code == 2, result.output
     assert result.stderr.strip() == expected.format(tmp=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("out", "expected"),
+    [
+        ("a\nb", "--out: a\\nb has control characters; name a plain directory"),
+        ("x" * 300, "--out: cannot use " + "x" * 300 + " (File name too long)"),
+    ],
+)
+def test_a_render_directory_that_cannot_be_used_fails_before_planning(out: str, expected: str) -> None:
+    result = runner.invoke(app, ["render", "--stack", "local", "--out", out])
+    assert result.exit_code == 2 and result.stderr.strip() == expected, result.output
+    assert not os.path.lexists(out)
 
 
 # --- stack files: cross-references, control characters, secrets -------------------------------------
