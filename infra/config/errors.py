@@ -73,13 +73,13 @@ def _in_data(loc: Iterable[str | int], data: Any) -> list[str | int]:
     return kept
 
 
-def _expected(err: Any) -> str:
+def _expected(err: Any, unknown: str) -> str:
     msg = str(err["msg"]).removeprefix("Value error, ")
     kind = err["type"]
     if kind == "missing":
         return "required key is missing"
     if kind == "extra_forbidden":
-        return "unknown key (check the spelling against environments/schema.json)"
+        return unknown
     if "input" in err and kind not in ("value_error", "assertion_error") and not isinstance(err["input"], dict):
         shown = repr(err["input"])
         if len(shown) > 60:
@@ -89,11 +89,17 @@ def _expected(err: Any) -> str:
 
 
 def from_validation(
-    file: str, exc: ValidationError, prefix: Iterable[str | int] = (), data: Any = None, namespace: str = ""
+    file: str,
+    exc: ValidationError,
+    prefix: Iterable[str | int] = (),
+    data: Any = None,
+    namespace: str = "",
+    unknown: str = "unknown key (check the spelling against environments/schema.json)",
 ) -> ConfigError:
     """Turn pydantic's errors into one Problem per fault, with key paths into `data` (the validated input).
 
-    `namespace` is put before the first key (stack files write `micro-infra:<key>`).
+    `namespace` is put before the first key (stack files write `micro-infra:<key>`); `unknown` is the message
+    for a key the model does not have.
     """
     problems = []
     for err in exc.errors(include_url=False):
@@ -101,7 +107,7 @@ def from_validation(
         if namespace and loc and isinstance(loc[0], str):
             loc[0] = namespace + loc[0]
         base = key_path([*prefix, *loc])
-        for part in _expected(err).split("\n"):
+        for part in _expected(err, unknown).split("\n"):
             rel = _REL.match(part)
             if rel and err["type"] == "value_error":
                 sub = rel.group(1)

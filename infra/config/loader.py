@@ -456,7 +456,9 @@ def _stack(stack: str, path: Path, display: str, config: dict[str, Any], problem
     try:
         settings = StackSettings.model_validate(ours)
     except ValidationError as exc:
-        problems += from_validation(display, exc, ("config",), ours, f"{PROJECT}:").problems
+        keys = ", ".join(f.alias or name for name, f in StackSettings.model_fields.items())
+        unknown = f"unknown key (a stack file sets {PROJECT}: {keys})"
+        problems += from_validation(display, exc, ("config",), ours, f"{PROJECT}:", unknown).problems
     if problems or settings is None:
         raise ConfigError(problems)
     env_path = root / "environments" / f"{settings.environment}.yaml"
