@@ -390,7 +390,7 @@ def copy_inputs(root: Path, dest: Path) -> None:
 
 
 def check_stack_name(stack: str) -> None:
-    if not STACK_NAME.match(stack):
+    if not STACK_NAME.fullmatch(stack):
         raise ConfigError(
             [Problem("--stack", "", f"{stack!r} is not a stack name such as staging or staging-westeurope")]
         )

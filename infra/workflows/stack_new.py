@@ -123,13 +123,13 @@ def naming_problems(env: str, region: str) -> list[str]:
     """Every naming rule the stack `<env>-<region>` and its Azure resources would break."""
     stack = f"{env}-{region}"
     problems = []
-    if not STACK_NAME.match(stack):
+    if not STACK_NAME.fullmatch(stack):
         problems.append(f"stack names match {STACK_NAME.pattern}")
     cluster = naming.cluster(env, region)
-    if not _CLUSTER_NAME.match(cluster):
+    if not _CLUSTER_NAME.fullmatch(cluster):
         problems.append(f"AKS cluster name {cluster!r} must be 2-63 letters, digits, - or _")
     account = naming.storage_account(env, region, "backups")
-    if not _STORAGE_ACCOUNT.match(account):
+    if not _STORAGE_ACCOUNT.fullmatch(account):
         problems.append(f"storage account name {account!r} must be 3-24 lowercase letters and digits")
     return problems
 
