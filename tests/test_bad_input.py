@@ -314,6 +314,9 @@ BAD_VALUES = [
         "repository: -reg.io/micro",
         "release.micro.repository: '-reg.io/micro' has a malformed",
     ),
+    # zones a region spreads over
+    ('zones: ["1", "2", "3"]', "zones: []", "regions[0].zones: List should have at least 1 item"),
+    ('zones: ["1", "2", "3"]', 'zones: ["1", "1", "2"]', "regions[0].zones: a zone is listed twice (1, 1, 2)"),
     # e-mail, VM sizes
     ("email: ops@m3o.dev", "email: ops..team@m3o.dev", "acme.email: 'ops..team@m3o.dev' is not an email address"),
     ("email: ops@m3o.dev", "email: ops@m3o.test", "acme.email: 'ops@m3o.test' is at m3o.test, which no public mail"),

@@ -145,8 +145,16 @@ class Cluster(Strict):
 class Region(Strict):
     name: str = Field(min_length=1, max_length=40)
     """The Azure region (uksouth), or `local` for kind."""
-    zones: list[Zone] = ["1", "2", "3"]
+    zones: list[Zone] = Field(default=["1", "2", "3"], min_length=1)
+    """Availability zones the region's pods spread over (topology spread minDomains must be at least 1)."""
     cluster: Cluster | None = None
+
+    @field_validator("zones")
+    @classmethod
+    def _zones_once(cls, zones: list[str]) -> list[str]:
+        if len(set(zones)) != len(zones):
+            raise ValueError(f"a zone is listed twice ({', '.join(zones)})")
+        return zones
 
 
 # --- edge, TLS --------------------------------------------------------------------------------
