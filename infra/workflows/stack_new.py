@@ -39,6 +39,7 @@ from infra.config.loader import (
     environment_names,
     load_environment,
     load_stack,
+    parse_yaml,
     read_file,
     read_yaml,
     stack_file,
@@ -254,7 +255,11 @@ def _pin_edit(root: Path, primary: Stack, regions: list[str]) -> FileEdit:
 
 def _check_edit(rel: str, after: str, expected: dict[str, Any]) -> None:
     """A text edit must mean exactly the intended data change, or it is not made."""
-    if yaml.safe_load(after) != expected:
+    try:
+        meant = parse_yaml(after.encode(), rel)  # the loader's reading, not YAML 1.1's
+    except ConfigError:
+        meant = None
+    if meant != expected:
         raise ConfigError([Problem(rel, "", "the text edit did not produce the intended YAML; edit it by hand")])
 
 
