@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from infra.cli import check, diff, engine_cmds, local, plan, promote, render, stack
+from infra.cli import bootstrap, check, diff, engine_cmds, local, plan, promote, render, stack
 from infra.plan.memory import relax_collections
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.command("check")(check.check)
 app.command("render")(render.render)
 app.add_typer(stack.app, name="stack")
 app.command("promote")(promote.promote)
+app.command("bootstrap")(bootstrap.bootstrap)
 app.command("diff")(diff.diff)
 app.command("preview")(engine_cmds.preview)
 app.command("up")(engine_cmds.up)

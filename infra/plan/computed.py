@@ -82,7 +82,13 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def stack_reference_outputs(name: str, known: bool) -> dict[str, Any]:
-    """A zone-owning stack's outputs: traceable in tests, unknown in a plan (as in a real preview)."""
+    """A zone-owning stack's outputs: traceable in tests, unknown in a plan (as in a real preview).
+
+    A bootstrap stack (infra/bootstrap) is referenced for what the first environment shares instead.
+    """
+    if "/micro-infra-bootstrap/" in name:
+        keys = ("backendUrl", "bootstrapBackendUrl", "stateContainerId", "readerPrincipalId", "readerClientId")
+        return {k: (f"{k}-of-{name}" if known else UNKNOWN) for k in keys}
     if not known:
         return {"resourceGroup": UNKNOWN, "dnsZones": UNKNOWN, "nameServers": UNKNOWN}
     group = f"rg-of-{name}"
