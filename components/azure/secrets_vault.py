@@ -63,11 +63,11 @@ class SecretsVault(pulumi.ComponentResource):
             "azure-native:keyvault:Key",
             {
                 "keyName": KEY_NAME,
-                "vaultName": vault.output("name"),
+                "vaultName": self.vault_name,
                 "resourceGroupName": args.resource_group_name,
                 "properties": {"kty": "RSA", "keySize": 4096, "keyOps": ["encrypt", "decrypt", "wrapKey", "unwrapKey"]},
             },
-            keep,
+            pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(depends_on=[vault])),
             reads=["properties"],
         )
         self.key_id = key.id

@@ -73,6 +73,10 @@ def outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         out["nameServers"] = [f"ns1-of-{name}", f"ns2-of-{name}"]
     elif typ == "azure-native:storage:StorageAccount":
         out["primaryEndpoints"] = {"blob": f"https://{inputs.get('accountName', name)}.blob.core.windows.net/"}
+    elif typ == "azure-native:keyvault:Key":
+        vault, key = inputs.get("vaultName", "vault"), inputs.get("keyName", name)
+        uri = f"https://{vault}.vault.azure.net/keys/{key}/version-of-{name}"
+        out["properties"] = {**inputs.get("properties", {}), "keyUri": uri.rsplit("/", 1)[0], "keyUriWithVersion": uri}
     elif typ == "random:index/randomPassword:RandomPassword":
         out["result"] = f"generated-password-of-{name}"  # a secret output: tests follow this marker
     return out
