@@ -155,6 +155,12 @@ def test_dry_run_lists_the_resources_and_the_settings_the_workflows_read() -> No
     assert settings["stackCommands"] == [
         "pulumi stack change-secrets-provider --stack staging '(known after `infra bootstrap --env staging`)'"
     ]
+    main = stack_graph("staging")
+    adopt = settings["adoptCommands"]
+    assert len(adopt) == len(main.of_type("azure-native:resources:ResourceGroup")) == 2
+    for r in main.of_type("azure-native:resources:ResourceGroup"):
+        line = next(a for a in adopt if f" {r.name} " in a)
+        assert f"/resourceGroups/{r.inputs['resourceGroupName']} --parent 'parent={r.parent}'" in line, line
     code, stdout, _ = _bootstrap("--env", "platform", "--github-repo", REPO, "--dry-run")
     assert code == 0 and "GitHub environment `platform` (deployment branches: main; required reviewers)" in stdout
 

@@ -88,6 +88,29 @@ def _stacks(env: str, root: Path) -> list[str]:
     return target_stacks(env, root)
 
 
+def _adopt_commands(env: str, root: Path, subscription: str) -> list[str]:
+    """`pulumi import` lines that hand bootstrap's resource groups to the stacks that declare them.
+
+    Bootstrap makes the groups so that the deployer's roles can be scoped to them; each main stack
+    declares its groups too, so before its first `up` it adopts them (the URNs come from its offline plan).
+    """
+    from infra.config.loader import load_stack
+    from infra.plan.engine import run
+    from infra.program import program_for
+
+    lines = []
+    for name in _stacks(env, root):
+        stack = load_stack(name, root)
+        graph = run(program_for(stack), name, stack.config)
+        for r in graph.of_type("azure-native:resources:ResourceGroup"):
+            group = r.inputs["resourceGroupName"]
+            lines.append(
+                f"pulumi import --stack {name} --yes azure-native:resources:ResourceGroup {r.name} "
+                f"/subscriptions/{subscription}/resourceGroups/{group} --parent 'parent={r.parent}'"
+            )
+    return lines
+
+
 def _dry_run(boot: Bootstrap, root: Path, as_json: bool) -> None:
     from infra.bootstrap import github_settings
     from infra.plan.engine import run
@@ -99,6 +122,7 @@ def _dry_run(boot: Bootstrap, root: Path, as_json: bool) -> None:
         if r.custom and r.type != "pulumi:pulumi:Stack"
     ]
     settings = github_settings(boot, None, _stacks(boot.environment.name, root))
+    settings["adoptCommands"] = _adopt_commands(boot.environment.name, root, "<subscription-id>")
     document = {"environment": boot.environment.name, "dryRun": True, "resources": resources, "github": settings}
     if as_json:
         emit_json(document)
@@ -155,6 +179,7 @@ def _apply(boot: Bootstrap, root: Path, backend: str | None, yes: bool, as_json:
         fail(f"bootstrap of {env} failed:\n{engine_message(str(exc), [])}", 1)
     outputs = {k: v.value for k, v in result.outputs.items()}
     settings = github_settings(boot, outputs, _stacks(env, root))
+    settings["adoptCommands"] = _adopt_commands(env, root, str(outputs.get("subscriptionId", "<subscription-id>")))
     if local and boot.first:
         target = outputs.get("bootstrapBackendUrl", "")
         where, file = "--cwd infra/bootstrap", f"--file bootstrap-{env}.json"
@@ -186,6 +211,9 @@ def _print_settings(settings: dict[str, Any]) -> None:
             out.print(f"  {name} = {value}", highlight=False, soft_wrap=True)
     out.print("Then give each stack its Key Vault key (and commit the stack files):")
     for line in settings["stackCommands"]:
+        out.print(f"  {line}", highlight=False, soft_wrap=True)
+    out.print("Before each stack's first `up`, let it adopt the resource groups bootstrap made:")
+    for line in settings.get("adoptCommands", []):
         out.print(f"  {line}", highlight=False, soft_wrap=True)
     for line in settings.get("moveBootstrapState", []):
         out.print(f"  {line}", highlight=False, soft_wrap=True)
