@@ -153,8 +153,8 @@ def locate_pulumi() -> Path:
     if os.access(built / "pulumi", os.X_OK) and _usable_version(_cli_version(built / "pulumi")):
         return built
     raise SetupError(
-        f"pulumi CLI not found{found}: run scripts/ensure-pulumi (builds it from Go modules) "
-        f"or install pulumi {PULUMI_PIN}"
+        f"pulumi CLI not found{found}: install pulumi {PULUMI_PIN} or a newer 3.x "
+        "(curl -fsSL https://get.pulumi.com | sh); this repository's CI builds one with scripts/ensure-pulumi"
     )
 
 

@@ -110,7 +110,7 @@ def test_missing_pulumi_exits_2_with_how_to_get_it(tmp_path: Path) -> None:
     assert_nothing_ran(
         root,
         done,
-        "pulumi CLI not found: run scripts/ensure-pulumi (builds it from Go modules) or install pulumi 3.272.0",
+        "pulumi CLI not found: install pulumi 3.272.0 or a newer 3.x (curl -fsSL https://get.pulumi.com | sh)",
     )
 
 

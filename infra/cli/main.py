@@ -36,8 +36,8 @@ app.add_typer(local.app, name="local")
 def main() -> None:
     """micro-infra: plan, preview and run the Micro platform's Pulumi stacks.
 
-    Offline commands (plan, render, check, diff) need only Python. Engine commands (preview, up,
-    destroy, refresh, outputs) need the pulumi CLI: scripts/ensure-pulumi builds it.
+    Offline commands (plan, render, check, diff, bootstrap --dry-run) need only Python. Engine commands
+    (preview, up, destroy, refresh, outputs, bootstrap) need the pulumi CLI (https://www.pulumi.com/docs/install/).
     """
 
 
