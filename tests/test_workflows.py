@@ -127,6 +127,8 @@ def test_the_policy_pack_runs_in_every_real_preview_and_up() -> None:
                 assert step["with"]["policyPacks"] == POLICY_PACK, where
             venv = next(j for j, s in enumerate(steps) if "scripts/ensure-tool-venvs policy" in s.get("run", ""))
             assert venv < i, f"{where}: the pack's venv is installed first"
+            locked = steps[venv]["env"]["MICRO_INFRA_POLICY_REQUIREMENTS"]
+            assert locked == "policy/requirements-deploy.lock", f"{where}: the pack's venv is hash-checked too"
     assert seen >= 10
 
 
@@ -258,6 +260,12 @@ def test_deploy_jobs_install_only_the_hash_locked_runtime_dependencies_cached() 
         assert name in norm, f"{name} (pyproject dependencies) is not in requirements-deploy.lock"
     for dev_only in ("mypy", "ruff", "pytest", "hypothesis", "pulumi-azure-native"):
         assert dev_only not in norm, f"{dev_only} is a dev tool: not next to cloud credentials"
+    policy = (ROOT / "policy" / "requirements-deploy.lock").read_text()
+    frozen = {line for line in (ROOT / "policy" / "requirements.txt").read_text().splitlines() if "==" in line}
+    hashed = set(re.findall(r"^(\S+==\S+) \\$", policy, re.MULTILINE))
+    policy_pins = {p.lower().replace("_", "-") for p in frozen}
+    assert policy_pins <= {h.lower().replace("_", "-") for h in hashed}, "the policy venv's pins, with their hashes"
+    assert policy.count("--hash=sha256:") >= len(hashed)
     recipe = (ROOT / "Makefile").read_text().split("\ndeploy-deps:")[1].split("\n\n")[0]
     assert "--require-hashes" in recipe and "requirements-deploy.lock" in recipe
 
