@@ -315,7 +315,7 @@ def test_up_previews_asks_and_passes_the_pulumi_flags_through(tmp_path: Path, en
     workspace: Workspace = make_workspace(tmp_path, engine_bin)
     render_mode(workspace.root / "stacks" / "Pulumi.local.yaml", tmp_path / "rendered")
     env = {**workspace.env, "PATH": os.environ["PATH"]}
-    provider = "urn:pulumi:local::micro-infra::pulumi:pulumi:Stack$pulumi:providers:kubernetes::kind"
+    provider = "urn:pulumi:local::micro-infra::pulumi:providers:kubernetes::kind"  # the stack is no parent type
 
     def resources() -> list[str]:
         exported = json.loads(workspace.pulumi("stack", "export", "--stack", "local").stdout)
@@ -334,6 +334,11 @@ def test_up_previews_asks_and_passes_the_pulumi_flags_through(tmp_path: Path, en
     assert sorted(resources()) == sorted(
         [provider, "urn:pulumi:local::micro-infra::pulumi:pulumi:Stack::micro-infra-local"]
     )
+    from infra.cli.bootstrap import engine_urn
+    from tests.conftest import stack_graph
+
+    offline = next(r.urn for r in stack_graph("local").registrations if r.type == "pulumi:providers:kubernetes")
+    assert engine_urn(offline) == provider, "bootstrap's `pulumi import --parent` lines name real URNs"
     history = json.loads(workspace.pulumi("stack", "history", "--stack", "local", "--json").stdout)
     assert history[0]["message"] == "first: the provider only"
     assert not list((tmp_path / "rendered").rglob("*.yaml")), "untargeted resources were created"

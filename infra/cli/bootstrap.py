@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from infra.cli.common import console, emit_json, fail, fail_config, json_errors, out
 from infra.config.errors import ConfigError
@@ -88,6 +89,12 @@ def _stacks(env: str, root: Path) -> list[str]:
     return target_stacks(env, root)
 
 
+def engine_urn(urn: str) -> str:
+    """The real engine's URN for an offline-plan URN: a child of the root stack has no `pulumi:pulumi:Stack$`
+    in its type chain (`urn:pulumi:s::p::micro-infra:azure:AzureRegion::n`)."""
+    return urn.replace("::pulumi:pulumi:Stack$", "::", 1)
+
+
 def _adopt_commands(env: str, root: Path, subscription: str) -> list[str]:
     """`pulumi import` lines that hand bootstrap's resource groups to the stacks that declare them.
 
@@ -106,7 +113,7 @@ def _adopt_commands(env: str, root: Path, subscription: str) -> list[str]:
             group = r.inputs["resourceGroupName"]
             lines.append(
                 f"pulumi import --stack {name} --yes azure-native:resources:ResourceGroup {r.name} "
-                f"/subscriptions/{subscription}/resourceGroups/{group} --parent 'parent={r.parent}'"
+                f"/subscriptions/{subscription}/resourceGroups/{group} --parent 'parent={engine_urn(r.parent)}'"
             )
     return lines
 
@@ -170,7 +177,7 @@ def _apply(boot: Bootstrap, root: Path, backend: str | None, yes: bool, as_json:
         if not yes:
             changes = stack.preview().change_summary
             console.print(f"bootstrap of {env}: {dict(changes)}", highlight=False, soft_wrap=True)
-            if console.input("Apply? [y/N] ").strip().lower() not in ("y", "yes"):
+            if console.input(escape("Apply? [y/N] ")).strip().lower() not in ("y", "yes"):
                 fail(f"bootstrap of {env}: not confirmed; nothing was changed", 1)
         result = stack.up()
     except auto.CommandError as exc:

@@ -215,7 +215,7 @@ def _options(
 def _confirmed(question: str) -> bool:
     """Ask on the terminal (the question on stderr, so stdout stays the result); only yes/y proceeds."""
     try:
-        answer = console.input(f"{escape(question)} [y/N] ")
+        answer = console.input(escape(f"{question} [y/N] "))
     except EOFError:
         return False
     return answer.strip().lower() in ("y", "yes")
