@@ -49,6 +49,26 @@ def ensure_kube(build: bool) -> tuple[int, Path | None, str]:
     return done.returncode, Path(lines[-1]) if done.returncode == 0 and lines else None, done.stderr
 
 
+def start_plane(work: Path) -> Plane:
+    """A started plane under `work`. Outside CI a missing build skips (with the command that builds it);
+    in CI (`CI` set) the binaries must be there: .ci/run builds them, so their absence fails."""
+    import pytest
+
+    in_ci = bool(os.environ.get("CI"))
+    code, bin_dir, stderr = ensure_kube(build=in_ci)
+    if bin_dir is None:
+        if in_ci:
+            pytest.fail(f"scripts/ensure-kube failed in CI (exit {code}):\n{stderr[-3000:]}")
+        pytest.skip("no Kubernetes control plane built: run scripts/ensure-kube (about 15 min cold, once)")
+    plane = Plane(bin_dir, work)
+    try:
+        plane.start(bin_dir.parent / "kwok-stages", bin_dir.parent / "crds")
+    except BaseException:
+        plane.stop()
+        raise
+    return plane
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -122,8 +142,17 @@ class Plane:
         """Server-side apply with strict field validation (the API server checks every field)."""
         text = yaml.safe_dump_all(objects, sort_keys=False)
         return self.kubectl(
-            "apply", "--server-side", "--field-manager", "micro-infra-test", "--validate", "strict", "-f", "-",
-            *extra, stdin=text, check=check,
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "micro-infra-test",
+            "--validate",
+            "strict",
+            "-f",
+            "-",
+            *extra,
+            stdin=text,
+            check=check,
         )
 
     def get(self, *args: str) -> dict[str, Any]:
@@ -152,7 +181,8 @@ class Plane:
             time.sleep(0.25)
         raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what}")
 
-    def start(self, stages: Path) -> None:
+    def start(self, stages: Path, crds: Path) -> None:
+        """Start every piece, then install `crds` (controller-gen's output) and wait until all are served."""
         _pki(self.work)
         etcd_client, etcd_peer, secure = _free_port(), _free_port(), _free_port()
         self._spawn(
@@ -181,8 +211,15 @@ class Plane:
                 {
                     "apiVersion": "v1",
                     "kind": "Config",
-                    "clusters": [{"name": CONTEXT, "cluster": {"server": server, "certificate-authority": f"{w}/ca.crt"}}],
-                    "users": [{"name": "admin", "user": {"client-certificate": f"{w}/admin.crt", "client-key": f"{w}/admin.key"}}],
+                    "clusters": [
+                        {"name": CONTEXT, "cluster": {"server": server, "certificate-authority": f"{w}/ca.crt"}}
+                    ],
+                    "users": [
+                        {
+                            "name": "admin",
+                            "user": {"client-certificate": f"{w}/admin.crt", "client-key": f"{w}/admin.key"},
+                        }
+                    ],
                     "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": "admin"}}],
                     "current-context": CONTEXT,
                 }
@@ -209,7 +246,11 @@ class Plane:
         )  # fmt: skip
         self.apply([_node(), _storage_class()])
         self._wait("the fake node to be Ready", self._node_ready)
-        self._wait("the default ServiceAccount", lambda: self.kubectl("get", "sa", "default", check=False).returncode == 0)
+        self._wait(
+            "the default ServiceAccount", lambda: self.kubectl("get", "sa", "default", check=False).returncode == 0
+        )
+        self.kubectl("apply", "--server-side", "--field-manager", "micro-infra-test", "-f", str(crds))
+        self.kubectl("wait", "--for", "condition=Established", "crd", "--all", "--timeout", "120s")
 
     def _stage(self, stages: Path, name: str) -> Path:
         """kwok's stage file; the volume stages select on STORAGE_CLASS instead of kwok's own class."""
