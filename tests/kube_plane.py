@@ -146,8 +146,7 @@ class Plane:
             "--server-side",
             "--field-manager",
             "micro-infra-test",
-            "--validate",
-            "strict",
+            "--validate=strict",
             "-f",
             "-",
             *extra,
@@ -241,7 +240,7 @@ class Plane:
             "--kubeconfig", kubeconfig, "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
             "--cidr", POD_CIDR, "--node-ip", "192.0.2.254", "--node-lease-duration-seconds", "40",
-            "--server-address", "",
+            "--server-address", "", "--node-port", "0",  # no kwok server: nothing listens beyond 127.0.0.1
             *[arg for path in configs for arg in ("--config", str(path))],
         )  # fmt: skip
         self.apply([_node(), _storage_class()])
@@ -269,12 +268,12 @@ class Plane:
         return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
     def stop(self) -> None:
-        """SIGTERM each child by PID (last started first), SIGKILL what is left after 10 s."""
+        """SIGTERM each child by PID (last started first), SIGKILL what is left after 3 s (throwaway data)."""
         for name in reversed(list(self.processes)):
             process = self.processes[name]
             if process.poll() is None:
                 os.kill(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 3
         for process in self.processes.values():
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))

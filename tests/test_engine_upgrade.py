@@ -60,6 +60,33 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def namespaces(kube_plane: Plane) -> Iterator[set[str]]:
+    """Namespaces the dry runs need (a namespaced object is checked only in an existing one); deleted at the end,
+    not waited for (the upgrade test, which runs after the dry runs, takes over those it applies itself)."""
+    made: set[str] = set()
+    yield made
+    if made:
+        kube_plane.kubectl("delete", "namespace", *sorted(made), "--ignore-not-found", "--wait=false")
+
+
+@pytest.mark.parametrize("stack", ["local", "parity", "staging", "platform"])
+def test_every_custom_object_passes_its_crd_schema(stack: str, kube_plane: Plane, namespaces: set[str]) -> None:
+    """A server-side dry run of each custom object against the generated CRDs (schemas, enums, CEL rules)."""
+    custom = [o for o in objects(stack, ROOT) if o["apiVersion"].startswith(CUSTOM_GROUPS)]
+    assert custom, f"{stack} declares no custom resources"
+    needed = {o["metadata"]["namespace"] for o in custom if "namespace" in o["metadata"]}
+    missing = sorted(n for n in needed - namespaces if kube_plane.kubectl("get", "ns", n, check=False).returncode)
+    if missing:
+        kube_plane.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in missing])
+        namespaces.update(missing)
+    done = kube_plane.apply(custom, "--dry-run=server", check=False)
+    assert done.returncode == 0, f"{stack}: the API server refused custom objects:\n{done.stderr[-4000:]}"
+    broken = {**custom[0], "spec": {**custom[0]["spec"], "notAField": True}}
+    refused = kube_plane.apply([broken], "--dry-run=server", check=False)
+    assert refused.returncode != 0 and "notAField" in refused.stderr, "the CRD schema checks nothing"
+
+
 def test_a_forbidden_update_is_the_replace_infra_diff_reports(repo: Path, kube_plane: Plane) -> None:
     from infra.cli.main import app
 
@@ -96,32 +123,8 @@ def test_a_forbidden_update_is_the_replace_infra_diff_reports(repo: Path, kube_p
         assert change["type"] == "kubernetes:apps/v1:StatefulSet" and change["holdsData"] is True, change
         assert change["replacePaths"] == ["spec.volumeClaimTemplates[0].spec.resources.requests.storage"]
     finally:
-        kube_plane.kubectl("delete", "-f", "-", "--ignore-not-found", "--wait", stdin=_yaml(base))
-
-
-@pytest.fixture(scope="module")
-def namespaces(kube_plane: Plane) -> Iterator[set[str]]:
-    """Namespaces the dry runs need (a namespaced object is checked only in an existing one); deleted at the end."""
-    made: set[str] = set()
-    yield made
-    if made:
-        kube_plane.kubectl("delete", "namespace", *sorted(made), "--wait")
-
-
-@pytest.mark.parametrize("stack", ["local", "parity", "staging", "platform"])
-def test_every_custom_object_passes_its_crd_schema(stack: str, kube_plane: Plane, namespaces: set[str]) -> None:
-    """A server-side dry run of each custom object against the generated CRDs (schemas, enums, CEL rules)."""
-    custom = [o for o in objects(stack, ROOT) if o["apiVersion"].startswith(CUSTOM_GROUPS)]
-    assert custom, f"{stack} declares no custom resources"
-    needed = {o["metadata"]["namespace"] for o in custom if "namespace" in o["metadata"]}
-    missing = sorted(n for n in needed - namespaces if kube_plane.kubectl("get", "ns", n, check=False).returncode)
-    kube_plane.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}} for n in missing])
-    namespaces.update(missing)
-    done = kube_plane.apply(custom, "--dry-run=server", check=False)
-    assert done.returncode == 0, f"{stack}: the API server refused custom objects:\n{done.stderr[-4000:]}"
-    broken = {**custom[0], "spec": {**custom[0]["spec"], "notAField": True}}
-    refused = kube_plane.apply([broken], "--dry-run=server", check=False)
-    assert refused.returncode != 0 and "notAField" in refused.stderr, "the CRD schema checks nothing"
+        # Not waited for: nothing after this test uses these namespaces (the plane tests run first).
+        kube_plane.kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=false", stdin=_yaml(base))
 
 
 def _yaml(docs: list[dict[str, Any]]) -> str:
