@@ -32,10 +32,11 @@ test: $(STAMP) tools
 	$(BIN)/pytest -q -n 2 -m "not engine"
 	PATH="$$(scripts/ensure-pulumi | tail -1):$$PATH" $(BIN)/pytest -q -m engine
 
-## tools: the real Pulumi engine (built from Go modules), the guardrail venvs and actionlint, all cached
-## outside the repository in $${MICRO_INFRA_CACHE:-~/.cache/micro-infra}
+## tools: the real Pulumi engine and the test control plane (both built from Go modules), the guardrail
+## venvs and actionlint, all cached outside the repository in $${MICRO_INFRA_CACHE:-~/.cache/micro-infra}
 tools:
 	scripts/ensure-pulumi >/dev/null
+	scripts/ensure-kube >/dev/null
 	scripts/ensure-tool-venvs >/dev/null
 	scripts/ensure-actionlint >/dev/null
 

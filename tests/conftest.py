@@ -7,13 +7,16 @@ so a test can prove what points at what.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from infra.plan.engine import Graph, Registration, run
+
+if TYPE_CHECKING:
+    from tests.kube_plane import Plane
 
 ROOT = Path(__file__).resolve().parents[1]
 STACKS = ("local", "parity", "staging", "platform")
@@ -94,3 +97,13 @@ def engine_bin(request: pytest.FixtureRequest) -> Path:
     from tests.engine_support import ensure_engine
 
     return ensure_engine(request)
+
+
+@pytest.fixture(scope="session")
+def kube_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
+    """A real Kubernetes API server on 127.0.0.1 (scripts/ensure-kube), started once per session, stopped by PID."""
+    from tests.kube_plane import start_plane
+
+    plane = start_plane(tmp_path_factory.mktemp("plane"))
+    yield plane
+    plane.stop()

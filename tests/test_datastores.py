@@ -235,6 +235,24 @@ def test_nats_routes_keep_mutual_tls(env_name: str) -> None:
 
 
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
+def test_datastore_namespaces_enforce_restricted(env_name: str) -> None:
+    """Every datastore pod, the charts' included (NATS 2.14.2, CockroachDB 21.0.1 and its init Job), meets it."""
+    for store in ("etcd", "nats", "cockroach"):
+        namespace = one(build(store, env_name).graph, "core/v1:Namespace")
+        assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted", store
+
+
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
+def test_cockroach_values_pin_copy_certs_and_hold_no_dead_key(env_name: str) -> None:
+    """Chart 21.0.1 dropped `tls.certs.useCertManagerV1CRDs` (cockroachdb/helm-charts 7f8f30e); copy-certs
+    defaults to an untagged busybox."""
+    tls = values(build("cockroach", env_name).graph, "kubernetes:helm.sh/v3:Release")["tls"]
+    assert "useCertManagerV1CRDs" not in tls["certs"]
+    repository, _, tag = tls["copyCerts"]["image"].partition(":")
+    assert repository == "busybox" and tag and tag != "latest", tls["copyCerts"]
+
+
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
 def test_cockroach_chart_certificates_come_from_the_internal_ca(env_name: str) -> None:
     tls = values(build("cockroach", env_name).graph, "kubernetes:helm.sh/v3:Release")["tls"]
     assert tls["enabled"] is True and tls["certs"]["selfSigner"]["enabled"] is False

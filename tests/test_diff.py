@@ -108,6 +108,41 @@ def test_replace_on_change_table(type_: str, before: dict, after: dict, replaced
 
 
 # A stack missing on one side is all creates or all deletes, and says so.
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+
+
+def _statefulset(size: str, replicas: int = 1, claims: bool = True) -> dict[str, Any]:
+    template = {"metadata": {"name": "data"}, "spec": {"resources": {"requests": {"storage": size}}}}
+    return {
+        "metadata": {"name": "etcd", "namespace": "etcd"},
+        "spec": {"replicas": replicas, **({"volumeClaimTemplates": [template]} if claims else {})},
+    }
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "op", "data"),
+    [
+        (_statefulset("1Gi"), _statefulset("2Gi"), "replace", True),
+        (_statefulset("1Gi"), _statefulset("1Gi", replicas=3), "update", False),
+        (
+            _statefulset("1Gi", claims=False),
+            {**_statefulset("1Gi", claims=False), "spec": {"serviceName": "x"}},
+            "replace",
+            False,
+        ),
+        (_statefulset("1Gi"), None, "delete", True),
+    ],
+)
+def test_replaces_and_deletes_of_objects_with_volumes_hold_data(
+    before: dict[str, Any], after: dict[str, Any] | None, op: str, data: bool
+) -> None:
+    base = _doc("parity", (STATEFULSET, "etcd", before, False))
+    head = _doc("parity", *([(STATEFULSET, "etcd", after, False)] if after else []))
+    (change,) = diff_documents(base, head).changes
+    assert (change.op, change.holds_data) == (op, data), change
+    assert ("🗄️" in render_comment([diff_documents(base, head)], "t")) == data
+
+
 def test_new_and_removed_stacks() -> None:
     doc = _doc("staging-westeurope", (DEPLOYMENT, "api", _deployment("micro:1"), False), (ZONE, "z", {}, True))
     created = diff_documents(None, doc, "staging-westeurope")
@@ -190,8 +225,10 @@ def test_diff_against_a_revision(repo: Path, tmp_path: Path) -> None:
     changes = document["stacks"][0]["changes"]
     assert [(c["op"], c["name"]) for c in changes] == [("replace", "staging-uksouth-etcd-statefulset")], changes
     assert changes[0]["replacePaths"] == ["spec.volumeClaimTemplates[0].spec.resources.requests.storage"]
+    assert changes[0]["holdsData"] is True and document["stacks"][0]["holdsData"] == [changes[0]["urn"]]
     body = comment.read_text()
     assert body.startswith(MARKER) and "⚠️ **replace** `kubernetes:apps/v1:StatefulSet`" in body
+    assert "🗄️ **1 replace or delete of objects that hold data.**" in body and "never reaches the existing" in body
     worktrees = subprocess.run(["git", "-C", str(repo), "worktree", "list"], capture_output=True, text=True).stdout
     assert len(worktrees.splitlines()) == 1, f"the base worktree was not removed: {worktrees}"
 

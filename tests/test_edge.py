@@ -319,6 +319,8 @@ def test_edge_namespace_is_valid(any_env: tuple[str, Graph]) -> None:
     (namespace,) = k8s(graph, "core/v1:Namespace")
     validate(namespace)
     assert name_of(namespace) == EDGE_NAMESPACE, namespace.urn
+    labels = namespace.inputs["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted", "controller, certgen and proxies all meet it"
 
 
 def test_custom_resources_carry_api_version_kind_name_namespace_and_labels(any_env: tuple[str, Graph]) -> None:

@@ -52,6 +52,9 @@ CLIENT_USER = "root"
 BACKUP_IMAGE = "cockroachdb/cockroach:v26.2.1"
 """The `cockroach` CLI of the schedule Job: the app version of chart 21.0.1. Bump it with the chart."""
 BACKUP_IMAGE_CHART = "21.0.1"
+COPY_CERTS_IMAGE = "busybox:1.37.0"
+"""The chart's copy-certs init container (StatefulSet and init Job); its default `tls.copyCerts.image` is a bare
+`busybox`, i.e. a mutable `latest`. 1.37.0 is the current release in Docker's official-images library/busybox."""
 BACKUP_CLIENT_SECRET = "cockroach-backup-client-tls"
 PASSPHRASE_SECRET = "cockroach-backup-passphrase"
 PASSPHRASE_KEY = "passphrase"
@@ -95,8 +98,9 @@ class CockroachCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         cloud, backup = args.cloud, args.store.backup
 
-        # baseline, not restricted: the chart's init hook Job runs without a security context.
-        ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(NAMESPACE, "baseline"), opts=child)
+        # restricted: the chart's StatefulSet and its init hook Job both pass it with these values (rendered at
+        # 21.0.1, charts-review), copy-certs init container included.
+        ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(NAMESPACE, "restricted"), opts=child)
         namespace = ns.object_name
         NetworkPolicy(
             f"{name}-network-policy",
@@ -232,10 +236,10 @@ def cockroach_values(
         },
         "tls": {
             "enabled": True,
+            "copyCerts": {"image": COPY_CERTS_IMAGE},
             "certs": {
                 "selfSigner": {"enabled": False},
                 "certManager": True,
-                "useCertManagerV1CRDs": True,
                 "certManagerIssuer": {
                     "group": "cert-manager.io",
                     "kind": "ClusterIssuer",

@@ -47,9 +47,12 @@ LOCAL_GATEWAY = "local"
 PIP_NAME = "service.beta.kubernetes.io/azure-pip-name"
 PIP_RESOURCE_GROUP = "service.beta.kubernetes.io/azure-load-balancer-resource-group"
 _POD_SECURITY_LABELS = {
-    # Enforce baseline, not restricted: the chart's controller and certgen pods do not all declare a seccomp
-    # profile and dropped capabilities. Warn and audit against restricted so the gap stays visible.
-    "pod-security.kubernetes.io/enforce": "baseline",
+    # restricted: the chart's controller and certgen pods pass it (rendered at v1.9, charts-review), and so do
+    # the Envoy proxy pods the controller creates here at run time: every container starts from
+    # resource.DefaultSecurityContext (no privilege escalation, ALL capabilities dropped, non-root, RuntimeDefault
+    # seccomp) and an EnvoyProxy can only merge over it (envoyproxy/gateway v1.9.1,
+    # internal/infrastructure/kubernetes/proxy/resource.go expectedEnvoySecurityContext; GHSA-w42f-28h3-998w).
+    "pod-security.kubernetes.io/enforce": "restricted",
     "pod-security.kubernetes.io/warn": "restricted",
     "pod-security.kubernetes.io/audit": "restricted",
 }

@@ -83,9 +83,10 @@ class NatsCluster(pulumi.ComponentResource):
         super().__init__("micro-infra:kubernetes:NatsCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
-        # baseline, not restricted: the chart's pods are hardened through values, but not every
-        # container a chart version may add is guaranteed to be.
-        ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(NAMESPACE, "baseline"), opts=child)
+        # restricted: every pod of the pinned chart (server, reloader, box) passes it with these values (rendered
+        # at 2.14.2 and admitted by a Kubernetes 1.34 API server, charts-review). A chart bump that adds an
+        # unhardened container fails at admission instead of running unhardened.
+        ns = Namespace(f"{name}-namespace", metadata=namespace_metadata(NAMESPACE, "restricted"), opts=child)
 
         tls = certificates(
             name,

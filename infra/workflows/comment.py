@@ -33,6 +33,7 @@ def render_comment(
 ) -> str:
     """Markdown for one PR comment covering every stack in `stack_diffs`; `full_listing` lists what is cut."""
     protected = [_item(c, d.stack) for d in stack_diffs for c in d.protected]
+    data = [_item(c, d.stack) for d in stack_diffs for c in d.data]
     return render(
         "pr-comment.md.j2",
         marker=MARKER,
@@ -40,6 +41,8 @@ def render_comment(
         note=note,
         protected=protected[:MAX_ITEMS],
         protected_total=len(protected),
+        data=data[:MAX_ITEMS],
+        data_total=len(data),
         stacks=[_stack(d) for d in stack_diffs],
         any_change=any(not d.empty for d in stack_diffs),
         full_listing=full_listing,
@@ -69,6 +72,7 @@ def _item(change: ResourceChange, stack: str) -> dict[str, Any]:
         "name": change.name,
         "stack": stack,
         "protected": change.protected and change.op != "create",
+        "data": change.holds_data,
         "detail": detail,
     }
 

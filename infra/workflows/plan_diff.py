@@ -33,11 +33,29 @@ _AZURE_ANY = ("resourceGroupName", "location")
 """Every Azure resource lives at a URL with its group in it, and cannot change region."""
 
 REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
-    # Kubernetes: fields the API server refuses to change on an existing object.
+    # Kubernetes: fields the API server refuses to change on an existing object (k8s.io/kubernetes v1.34.4,
+    # pkg/apis/apps/validation ValidateStatefulSetUpdate: "updates to statefulset spec for fields other than
+    # 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit',
+    # 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"; pkg/apis/batch/validation
+    # ValidateJobSpecUpdate: selector, template, completionMode, podFailurePolicy, backoffLimitPerIndex,
+    # managedBy and successPolicy are immutable). tests/test_engine_upgrade.py proves it on a real API server.
     "kubernetes:apps/v1:Deployment": ("spec.selector",),
     "kubernetes:apps/v1:DaemonSet": ("spec.selector",),
-    "kubernetes:apps/v1:StatefulSet": ("spec.selector", "spec.volumeClaimTemplates", "spec.serviceName"),
-    "kubernetes:batch/v1:Job": ("spec.template", "spec.selector"),
+    "kubernetes:apps/v1:StatefulSet": (
+        "spec.selector",
+        "spec.volumeClaimTemplates",
+        "spec.serviceName",
+        "spec.podManagementPolicy",
+    ),
+    "kubernetes:batch/v1:Job": (
+        "spec.template",
+        "spec.selector",
+        "spec.completionMode",
+        "spec.podFailurePolicy",
+        "spec.backoffLimitPerIndex",
+        "spec.managedBy",
+        "spec.successPolicy",
+    ),
     "kubernetes:core/v1:Service": ("spec.clusterIP", "spec.clusterIPs"),
     "kubernetes:core/v1:PersistentVolumeClaim": ("spec.storageClassName", "spec.accessModes", "spec.volumeName"),
     "kubernetes:helm.sh/v3:Release": ("name", "namespace"),
@@ -61,6 +79,14 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
 }
 """Input paths whose change replaces the resource, per type (a path covers everything under it)."""
 
+HOLDS_DATA: dict[str, str] = {
+    "kubernetes:apps/v1:StatefulSet": "spec.volumeClaimTemplates",
+    "kubernetes:core/v1:PersistentVolumeClaim": "spec",
+    "azure-native:storage:StorageAccount": "accountName",
+    "azure-native:storage:BlobContainer": "containerName",
+}
+"""Types that keep data, and the input that says an object does: replacing or deleting one is a data decision."""
+
 _SKIPPED_TYPES = frozenset({"pulumi:pulumi:Stack"})
 """The stack itself has no inputs; it is never created, updated or deleted by a change."""
 
@@ -79,6 +105,8 @@ class ResourceChange:
     """Changed input paths (`spec.replicas`, `spec.template.spec.containers[0].image`); none for creates/deletes."""
     replace_paths: tuple[str, ...] = ()
     """The changed paths that force the replacement (a subset of `paths`)."""
+    holds_data: bool = False
+    """A replace or delete of an object that keeps data (HOLDS_DATA): volumes, storage accounts."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +117,7 @@ class ResourceChange:
             "protected": self.protected,
             "paths": list(self.paths),
             "replacePaths": list(self.replace_paths),
+            "holdsData": self.holds_data,
         }
 
 
@@ -116,6 +145,11 @@ class StackDiff:
         return [c for c in self.changes if c.protected and c.op != "create"]
 
     @property
+    def data(self) -> list[ResourceChange]:
+        """Replaces and deletes of objects that hold data."""
+        return [c for c in self.changes if c.holds_data]
+
+    @property
     def empty(self) -> bool:
         return not self.changes
 
@@ -124,6 +158,7 @@ class StackDiff:
             "stack": self.stack,
             "changeSummary": {**self.counts, "same": self.unchanged},
             "protected": [c.urn for c in self.protected],
+            "holdsData": [c.urn for c in self.data],
             "notes": list(self.notes),
             "changes": [c.to_json() for c in self.changes],
         }
@@ -153,7 +188,7 @@ def diff_documents(base: dict[str, Any] | None, head: dict[str, Any] | None, sta
         triggers = replace_triggers(str(state.get("type", "")), paths)
         protected = bool(before.get("protect") or state.get("protect"))
         op: Op = "replace" if triggers else "update"
-        changes.append(_change(op, urn, state, protected, tuple(paths), triggers))
+        changes.append(_change(op, urn, state, protected, tuple(paths), triggers, before))
     for urn, state in old.items():
         if urn not in new:
             changes.append(_change("delete", urn, state, protected=bool(state.get("protect"))))
@@ -214,6 +249,15 @@ def _states(document: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     return states
 
 
+def holds_data(state: dict[str, Any]) -> bool:
+    """Whether a planned state keeps data: its type is in HOLDS_DATA and the input that says so is set."""
+    path = HOLDS_DATA.get(str(state.get("type", "")))
+    value: Any = state.get("inputs", {}) if path else None
+    for key in (path or "").split("."):
+        value = value.get(key) if isinstance(value, dict) else None
+    return bool(value)
+
+
 def _change(
     op: Op,
     urn: str,
@@ -221,7 +265,9 @@ def _change(
     protected: bool,
     paths: tuple[str, ...] = (),
     replace_paths: tuple[str, ...] = (),
+    before: dict[str, Any] | None = None,
 ) -> ResourceChange:
+    data = op in ("replace", "delete") and holds_data(before or state)
     return ResourceChange(
         op=op,
         urn=urn,
@@ -230,6 +276,7 @@ def _change(
         protected=protected,
         paths=paths,
         replace_paths=replace_paths,
+        holds_data=data,
     )
 
 
