@@ -267,7 +267,9 @@ class Plane:
             return False
         node = json.loads(done.stdout)
         conditions = node.get("status", {}).get("conditions", [])
-        return not node.get("spec", {}).get("taints") and any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+        return not node.get("spec", {}).get("taints") and any(
+            c["type"] == "Ready" and c["status"] == "True" for c in conditions
+        )
 
     def stop(self) -> None:
         """SIGTERM each child by PID (last started first), SIGKILL what is left after 3 s (throwaway data)."""
