@@ -52,3 +52,9 @@ def storage_account(env: str, region: str, role: str) -> str:
 def role_assignment(*parts: str) -> str:
     """Role assignment names must be GUIDs; deriving them makes re-runs idempotent."""
     return str(uuid.uuid5(_ROLE_NAMESPACE, "/".join(parts)))
+
+
+def key_vault(env: str, region: str) -> str:
+    """Key vaults: 3-24 alphanumerics and hyphens, globally unique; a short hash keeps long regions in."""
+    digest = hashlib.sha256(f"{env}/{region}/kv".encode()).hexdigest()[:4]
+    return f"kv-micro-{env[:8]}-{digest}"

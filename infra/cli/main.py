@@ -8,7 +8,9 @@ import sys
 
 import typer
 
-from infra.cli import check, diff, engine_cmds, local, plan, promote, render, stack
+from infra.cli import bootstrap, check, diff, engine_cmds, local, plan, promote, render, stack
+from infra.cli.common import BAD_INPUT
+from infra.config.errors import ConfigError
 from infra.plan.memory import relax_collections
 
 app = typer.Typer(
@@ -22,6 +24,7 @@ app.command("check")(check.check)
 app.command("render")(render.render)
 app.add_typer(stack.app, name="stack")
 app.command("promote")(promote.promote)
+app.command("bootstrap")(bootstrap.bootstrap)
 app.command("diff")(diff.diff)
 app.command("preview")(engine_cmds.preview)
 app.command("up")(engine_cmds.up)
@@ -35,8 +38,8 @@ app.add_typer(local.app, name="local")
 def main() -> None:
     """micro-infra: plan, preview and run the Micro platform's Pulumi stacks.
 
-    Offline commands (plan, render, check, diff) need only Python. Engine commands (preview, up,
-    destroy, refresh, outputs) need the pulumi CLI: scripts/ensure-pulumi builds it.
+    Offline commands (plan, render, check, diff, bootstrap --dry-run) need only Python. Engine commands
+    (preview, up, destroy, refresh, outputs, bootstrap) need the pulumi CLI (https://www.pulumi.com/docs/install/).
     """
 
 
@@ -59,6 +62,9 @@ def _main() -> int:
         app()
     except SystemExit as exc:
         return _exit_code(exc.code)
+    except ConfigError as exc:  # bad input found outside a command's own checks (no checkout, say)
+        sys.stderr.write(f"{exc}\n")
+        return BAD_INPUT
     except Exception as exc:
         if os.environ.get("INFRA_DEBUG"):
             raise
