@@ -231,7 +231,7 @@ class Plane:
             "--kubeconfig", kubeconfig, "--leader-elect=false", "--secure-port", "0",
             "--service-account-private-key-file", f"{w}/sa.key", "--root-ca-file", f"{w}/ca.crt",
             "--cluster-cidr", POD_CIDR, "--service-cluster-ip-range", SERVICE_CIDR, "--allocate-node-cidrs=false",
-            "--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-service-lb-controller",
+            "--controllers", "*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller",
         )  # fmt: skip
         self._spawn("kube-scheduler", "--kubeconfig", kubeconfig, "--leader-elect=false", "--secure-port", "0")
         configs = [self._stage(stages, name) for name in (*NODE_STAGES, *VOLUME_STAGES)]
@@ -244,6 +244,7 @@ class Plane:
             *[arg for path in configs for arg in ("--config", str(path))],
         )  # fmt: skip
         self.apply([_node(), _storage_class()])
+        # Ready, and untainted: admission taints a new Node not-ready, the node lifecycle controller lifts it.
         self._wait("the fake node to be Ready", self._node_ready)
         self._wait(
             "the default ServiceAccount", lambda: self.kubectl("get", "sa", "default", check=False).returncode == 0
@@ -264,8 +265,11 @@ class Plane:
         done = self.kubectl("get", "node", NODE, "-o", "json", check=False)
         if done.returncode != 0:
             return False
-        conditions = json.loads(done.stdout).get("status", {}).get("conditions", [])
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+        node = json.loads(done.stdout)
+        conditions = node.get("status", {}).get("conditions", [])
+        return not node.get("spec", {}).get("taints") and any(
+            c["type"] == "Ready" and c["status"] == "True" for c in conditions
+        )
 
     def stop(self) -> None:
         """SIGTERM each child by PID (last started first), SIGKILL what is left after 3 s (throwaway data)."""

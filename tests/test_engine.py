@@ -72,8 +72,8 @@ def test_secret_config_round_trips_and_is_stored_encrypted(engine_env: Workspace
     assert load_stack("local", engine_env.root).settings.backup_passphrase == stored, "the loader accepts the file"
 
 
-# --- (c), (d): both local stacks in render mode, end to end --------------------------------------------
-# local is the zero-dependency `micro server`; parity runs micro on single-member etcd, NATS and CockroachDB.
+# --- (c), (d): the local stack in render mode, end to end ----------------------------------------------
+# Both kind stacks are also applied for real to an API server in test_engine_plane.py.
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Deployed:
     """Stack outputs through the Automation API, right after `up`."""
 
 
-@pytest.fixture(scope="module", params=["local", "parity"])
+@pytest.fixture(scope="module", params=["local"])  # parity's lifecycle runs on the API server (test_engine_plane.py)
 def deployed(
     request: pytest.FixtureRequest, engine_bin: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployed]:
