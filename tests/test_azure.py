@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
+import yaml
 
 from components.azure import naming
+from components.azure.aks_cluster import AKS_SERVER_APP, token_kubeconfig
 from components.azure.azure_region import AzureRegion, AzureRegionArgs
 from components.azure.dns_records import records
 from components.azure.dns_zones import DnsZones, DnsZonesArgs
-from components.azure.roles import DNS_ZONE_CONTRIBUTOR, NETWORK_CONTRIBUTOR, STORAGE_BLOB_DATA_CONTRIBUTOR
+from components.azure.roles import (
+    AKS_RBAC_CLUSTER_ADMIN,
+    DNS_ZONE_CONTRIBUTOR,
+    NETWORK_CONTRIBUTOR,
+    STORAGE_BLOB_DATA_CONTRIBUTOR,
+)
 from components.kubernetes.contracts import CERT_MANAGER_SA, COCKROACH_SA
+from components.kubernetes.edge import PIP_RESOURCE_GROUP
 from infra.config.loader import load_environment
 from infra.config.regions import AZURE_REGIONS
+from infra.plan import computed
 from infra.plan.engine import Graph, Registration
 
-from .conftest import ROOT, component_graph
+from .conftest import ROOT, component_graph, stack_graph
 
 _graphs: dict[tuple[str, str | None], Graph] = {}
 
@@ -27,6 +37,10 @@ ROLE = "azure-native:authorization:RoleAssignment"
 FEDERATION = "azure-native:managedidentity:FederatedIdentityCredential"
 IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
 CLUSTER = "azure-native:containerservice:ManagedCluster"
+GROUP = "azure-native:resources:ResourceGroup"
+SUB = "/subscriptions/00000000-0000-0000-0000-000000000000"
+INTERACTIVE = re.compile(r"devicecode|interactive|kubelogin|exec:|auth-provider", re.IGNORECASE)
+"""What a kubeconfig that logs in by asking someone (or needs a login binary) contains."""
 
 
 def region_graph(env_name: str, owner_stack: str | None = None) -> Graph:
@@ -93,22 +107,84 @@ def test_three_zone_redundant_static_ips(cloud: Graph) -> None:
         assert ip.inputs["zones"] == ["1", "2", "3"], ip.urn
 
 
-def test_cluster_identity_may_use_each_ip(cloud: Graph) -> None:
+def test_cluster_identity_may_list_the_ips_group_which_holds_only_the_ips(cloud: Graph) -> None:
+    """cloud-provider-azure lists the group's IPs to find one by name: a role on each IP is not enough."""
     control_plane = cloud.one(IDENTITY, f"{cloud.stack}-uksouth-aks-control-plane")
-    grants = roles(cloud, NETWORK_CONTRIBUTOR)
-    scopes = sorted(g.inputs["scope"] for g in grants)
-    ip_ids = sorted(
-        f"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-micro-{cloud.stack}-uksouth"
-        f"/providers/PublicIPAddress/{ip.inputs['publicIpAddressName']}"
-        for ip in cloud.of_type(PIP)
+    edge_group = cloud.one(GROUP, f"{cloud.stack}-uksouth-edge-rg")
+    (grant,) = roles(cloud, NETWORK_CONTRIBUTOR)
+    assert (
+        grant.inputs["scope"]
+        == f"{SUB}/resourceGroups/{edge_group.inputs['resourceGroupName']}/providers/ResourceGroup/{edge_group.inputs['resourceGroupName']}"
     )
-    assert scopes == ip_ids
-    for grant in grants:
-        assert grant.inputs["principalId"] == f"principal-id-of-{control_plane.name}", grant.urn
+    assert grant.inputs["principalId"] == f"principal-id-of-{control_plane.name}"
+    held = [
+        r for r in cloud.registrations if r.inputs.get("resourceGroupName") == edge_group.inputs["resourceGroupName"]
+    ]
+    assert {r.type for r in held} - {GROUP} == {PIP}, "the edge group holds the public IPs and nothing else"
+    assert len(held) == 1 + 3
+
+
+def test_envoy_services_wait_for_the_network_grant() -> None:
+    """The Service's resource-group annotation is an output of the grant: the first sync cannot beat it."""
+    graph = stack_graph("staging")
+    (grant,) = roles(graph, NETWORK_CONTRIBUTOR)
+    proxies = graph.of_type("kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy")
+    assert len(proxies) == 3
+    for proxy in proxies:
+        assert grant.urn in proxy.dependencies, proxy.urn
+        service = proxy.inputs["spec"]["provider"]["kubernetes"]["envoyService"]
+        assert service["annotations"][PIP_RESOURCE_GROUP] == "rg-micro-staging-uksouth-edge"
+
+
+def test_kubeconfigs_log_in_without_anyone_and_without_kubelogin(cloud: Graph) -> None:
+    """AKS hands out `kubelogin --login devicecode`; the provider gets the CA, the server and a token instead."""
+    (provider,) = cloud.of_type("pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == "[secret]"
+    config = yaml.safe_load(provider.raw_inputs()["kubeconfig"])
+    cluster = f"aks-micro-{cloud.stack}-uksouth"
+    assert config["clusters"] == [
+        {
+            "name": cluster,
+            "cluster": {
+                "certificate-authority-data": f"ca-of-{cluster}",
+                "server": f"https://{cluster}.hcp.example:443",
+            },
+        }
+    ]
+    ((user,),) = [[u["user"] for u in config["users"]]]
+    assert user == {"token": f"token-for-{AKS_SERVER_APP}"}, "a bearer token for the AKS server app, nothing else"
+    assert "exec" not in provider.raw_inputs()["kubeconfig"] and "devicecode" not in provider.raw_inputs()["kubeconfig"]
+    assert provider.inputs["clusterIdentifier"] == cluster
+
+
+def test_the_token_kubeconfig_drops_every_interactive_user() -> None:
+    aks = base64.b64encode(computed.kubeconfig("aks-x").encode()).decode()
+    assert "devicecode" in base64.b64decode(aks).decode(), "the fixture is what AKS returns"
+    built = token_kubeconfig({"kubeconfigs": [{"name": "clusterUser", "value": aks}]}, {"token": "t"})
+    assert INTERACTIVE.search(built) is None, built
+    assert yaml.safe_load(built)["users"] == [{"name": "deployer", "user": {"token": "t"}}]
+
+
+def test_the_deployer_and_the_operators_administer_the_cluster_before_the_provider_connects(cloud: Graph) -> None:
     cluster = cloud.one(CLUSTER, f"{cloud.stack}-uksouth-aks-cluster")
-    assert cluster.inputs["identity"]["userAssignedIdentities"] == [f"{control_plane.inputs['resourceName']}-id"] or (
-        cluster.inputs["identity"]["type"] == "UserAssigned"
-    )
+    grants = roles(cloud, AKS_RBAC_CLUSTER_ADMIN)
+    env = load_environment(ROOT / "environments" / f"{cloud.stack}.yaml")
+    assert {(g.inputs["principalId"], g.inputs["principalType"]) for g in grants} == {
+        ("plan-object", "ServicePrincipal"),
+        (env.regions[0].cluster.operators_group_id, "Group"),
+    }
+    assert {g.inputs["scope"] for g in grants} == {
+        f"{SUB}/resourceGroups/rg-micro-{cloud.stack}-uksouth/providers/ManagedCluster/{cluster.inputs['resourceName']}"
+    }
+    (provider,) = cloud.of_type("pulumi:providers:kubernetes")
+    assert {g.urn for g in grants} <= set(provider.dependencies), "the provider waits for the grants"
+    assert cluster.inputs["aadProfile"]["adminGroupObjectIDs"] == []
+
+
+def test_records_are_created_after_their_zone(cloud: Graph) -> None:
+    zones = {z.inputs["zoneName"]: z.urn for z in cloud.of_type(ZONE)}
+    for record in cloud.of_type(RECORD):
+        assert zones[record.inputs["zoneName"]] in record.dependencies, f"{record.urn} does not wait for its zone"
 
 
 def test_records_point_at_the_ips(cloud: Graph) -> None:
@@ -181,12 +257,6 @@ def test_platform_is_standard_tier_without_local_accounts() -> None:
     staging = region_graph("staging").one(CLUSTER, "staging-uksouth-aks-cluster").inputs
     assert platform["disableLocalAccounts"] is True and platform["sku"]["tier"] == "Standard"
     assert staging["disableLocalAccounts"] is False and staging["sku"]["tier"] == "Free"
-
-
-def test_kubernetes_provider_gets_the_clusters_credentials_as_a_secret(cloud: Graph) -> None:
-    (provider,) = cloud.of_type("pulumi:providers:kubernetes")
-    assert provider.inputs["kubeconfig"] == "[secret]"
-    assert "aks-micro" in provider.raw_inputs()["kubeconfig"]
 
 
 def test_region_stack_references_the_zones_instead_of_owning_them() -> None:

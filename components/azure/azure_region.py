@@ -21,6 +21,7 @@ from components.azure.dns_records import DnsRecords, DnsRecordsArgs
 from components.azure.dns_zones import DnsZones
 from components.azure.edge_ips import EdgeIps, EdgeIpsArgs
 from components.azure.roles import DNS_ZONE_CONTRIBUTOR, STORAGE_BLOB_DATA_CONTRIBUTOR
+from components.azure.tags import tags
 from components.azure.workload_identity import WorkloadIdentity, WorkloadIdentityArgs
 from components.kubernetes.contracts import CERT_MANAGER_SA, COCKROACH_SA, CloudBindings
 from infra.config.model import Environment, Region
@@ -60,15 +61,17 @@ class AzureRegion(pulumi.ComponentResource):
             {
                 "resourceGroupName": naming.resource_group(env.name, region.name),
                 "location": region.name,
-                "tags": {"environment": env.name, "region": region.name, "managed-by": "pulumi"},
+                "tags": tags(env.name, region.name, "region"),
             },
-            # Holds the IPs and the backup account; deleting the group would take them with it.
+            # Holds the cluster and the backup account; deleting the group would take them with it.
             pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
         )
         group_name = group.output("name")
         cluster = AksCluster(
             f"{name}-aks",
-            AksClusterArgs(env.name, region, region.cluster, group_name, tenant_id),
+            AksClusterArgs(
+                env.name, region, region.cluster, group_name, tenant_id, subscription_id, client["objectId"]
+            ),
             child,
         )
         ips = EdgeIps(
@@ -77,7 +80,6 @@ class AzureRegion(pulumi.ComponentResource):
                 env.name,
                 region.name,
                 list(region.zones),
-                group_name,
                 subscription_id,
                 cluster.control_plane_principal_id,
             ),
@@ -85,7 +87,14 @@ class AzureRegion(pulumi.ComponentResource):
         )
         DnsRecords(
             f"{name}-dns",
-            DnsRecordsArgs(env.dns, region.name, args.primary, args.zones.zone_resource_groups, ips.addresses),
+            DnsRecordsArgs(
+                env.dns,
+                region.name,
+                args.primary,
+                args.zones.zone_resource_groups,
+                args.zones.zone_names,
+                ips.addresses,
+            ),
             child,
         )
         cert_manager = WorkloadIdentity(
@@ -126,13 +135,18 @@ class AzureRegion(pulumi.ComponentResource):
             kubeconfig=cluster.kubeconfig,
             render_yaml_to_directory=args.render_yaml_to_directory,
             enable_server_side_apply=True,
+            # The token in the kubeconfig changes every run; only another cluster replaces the provider.
+            cluster_identifier=naming.cluster(env.name, region.name),
             # Never fall back to an ambient kubeconfig: a wrong context would deploy into the wrong cluster.
-            opts=child,
+            # The grants are ordered before the first Kubernetes call; Azure RBAC may still take a few minutes to
+            # propagate, which the Kubernetes provider's retries of 403 on the first apply do not cover: a first
+            # `up` that fails there succeeds when re-run.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=cluster.data_plane_grants),
         )
         self.bindings = CloudBindings(
             subscription_id=subscription_id,
             tenant_id=tenant_id,
-            resource_group=group_name,
+            resource_group=ips.resource_group_name,
             dns_zones=_zone_groups(args.zones, env),
             cert_manager_client_id=cert_manager.client_id,
             public_ip_names=ips.names,

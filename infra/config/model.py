@@ -76,6 +76,13 @@ EnvName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,11}$", description="lo
 PoolName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{0,11}$", description="AKS pool name: 1-12 a-z0-9")]
 VmSize = Annotated[str, Field(pattern=r"^Standard_[A-Za-z0-9_]+$", description="an Azure VM size")]
 Zone = Literal["1", "2", "3"]
+EntraId = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="an Entra ID object ID (a GUID)",
+    ),
+]
 
 
 class Cloud(StrEnum):
@@ -119,6 +126,30 @@ class WeekDay(StrEnum):
 # --- cluster ----------------------------------------------------------------------------------
 
 
+class VmSpec(BaseModel):
+    """What the model needs to know about a VM size: its vCPUs and its local (temp) disk."""
+
+    model_config = ConfigDict(frozen=True)
+    vcpus: int
+    max_ephemeral_os_gb: int
+    """The largest ephemeral OS disk the size holds: its temp disk (Ddsv5 has no separate cache disk)."""
+    quota_family: str
+    """The regional vCPU quota the size counts against (`az vm list-usage`, name.value)."""
+
+
+VM_SIZES: dict[str, VmSpec] = {
+    # Temp storage per size: MicrosoftDocs/azure-docs articles/virtual-machines/ddv5-ddsv5-series.md
+    # (https://learn.microsoft.com/azure/virtual-machines/ddv5-ddsv5-series). An ephemeral OS disk lives on that
+    # disk, and AKS rejects an explicit Ephemeral osDiskType that does not fit instead of falling back to Managed
+    # (Azure/PSRule.Rules.Azure docs/en/rules/Azure.AKS.EphemeralOSDisk.md).
+    "Standard_D2ds_v5": VmSpec(vcpus=2, max_ephemeral_os_gb=75, quota_family="standardDDSv5Family"),
+    "Standard_D4ds_v5": VmSpec(vcpus=4, max_ephemeral_os_gb=150, quota_family="standardDDSv5Family"),
+    "Standard_D8ds_v5": VmSpec(vcpus=8, max_ephemeral_os_gb=300, quota_family="standardDDSv5Family"),
+    "Standard_D16ds_v5": VmSpec(vcpus=16, max_ephemeral_os_gb=600, quota_family="standardDDSv5Family"),
+}
+"""The VM sizes node pools may use; a new size is added here with its documented temp disk."""
+
+
 class NodePool(Strict):
     name: PoolName
     """AKS pool name; it becomes part of every node's name."""
@@ -126,12 +157,24 @@ class NodePool(Strict):
     min_count: int = Field(ge=1, le=1000)
     """Autoscaler floor. The system pool needs 3 to keep one node per zone."""
     max_count: int = Field(ge=1, le=1000)
-    os_disk_gb: int = Field(default=128, ge=30, le=2048)
+    os_disk_gb: int = Field(ge=30, le=2048)
+    """Ephemeral OS disk size; it must fit the VM size's temp disk (VM_SIZES)."""
 
     @model_validator(mode="after")
     def _bounds(self) -> NodePool:
+        problems = []
         if self.min_count > self.max_count:
-            raise ValueError(f"min_count: {self.min_count} is greater than max_count ({self.max_count})")
+            problems.append(f"min_count: {self.min_count} is greater than max_count ({self.max_count})")
+        spec = VM_SIZES.get(self.vm_size)
+        if spec is None:
+            problems.append(f"vm_size: {self.vm_size!r} is not an allowed size ({', '.join(VM_SIZES)})")
+        elif self.os_disk_gb > spec.max_ephemeral_os_gb:
+            problems.append(
+                f"os_disk_gb: {self.os_disk_gb} GB does not fit the {spec.max_ephemeral_os_gb} GiB temp disk of"
+                f" {self.vm_size}, which holds the ephemeral OS disk; use at most {spec.max_ephemeral_os_gb}"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
 
@@ -150,8 +193,9 @@ class Cluster(Strict):
     upgrade_channel: UpgradeChannel
     local_accounts: bool
     """False disables the static admin kubeconfig, so only Entra ID identities get in."""
-    admin_group_ids: list[Annotated[str, Field(pattern=r"^[0-9a-f-]{36}$")]] = []
-    """Entra ID groups bound to cluster-admin."""
+    operators_group_id: EntraId
+    """The Entra ID group of the operators; it gets Azure Kubernetes Service RBAC Cluster Admin on the cluster
+    (with Azure RBAC, adminGroupObjectIDs grants nothing, so this is the only human way in)."""
     authorized_ip_ranges: list[Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+\.\d+/\d+$")]] = []
     """Empty means the API server is reachable from anywhere (still Entra ID-authenticated)."""
     system_pool: NodePool
