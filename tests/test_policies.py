@@ -227,9 +227,12 @@ def test_production_aks_with_local_accounts_is_caught() -> None:
         lambda p: p.update(disableLocalAccounts=False),
     )
     caught("production-aks-no-local-accounts", views, cluster.urn)
-    staging = next(r for r in resources("staging") if r.azure == "containerservice:ManagedCluster")
-    assert staging.props["disableLocalAccounts"] is False, "staging keeps its break-glass admin"
-    assert not findings("production-aks-no-local-accounts", resources("staging"))
+    staging, _ = broken(
+        resources("staging"),
+        azure("containerservice:ManagedCluster"),
+        lambda p: p.update(disableLocalAccounts=False),
+    )
+    assert not findings("production-aks-no-local-accounts", staging), "the rule is production's"
 
 
 @pytest.mark.parametrize(

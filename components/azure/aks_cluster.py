@@ -1,9 +1,10 @@
 """AksCluster: one AKS cluster in the shape of the AKS baseline (mspnp/aks-baseline).
 
 Every security- and cost-relevant setting is written out, including the ones equal to the
-default, so a reviewer sees the whole posture in one place. Deliberately not deployed:
-a private API server and hub-spoke egress firewall (the edge is public by design: api, web and
-proxy serve the internet), Defender and Log Analytics (billing decisions for the operators).
+default, so a reviewer sees the whole posture in one place. Deliberately not deployed: a private
+API server (authorized IP ranges instead, see apiServerAccessProfile) and a hub-spoke egress
+firewall (the edge is public by design: api, web and proxy serve the internet). Monitoring and
+Defender are environment switches (cluster.monitoring), on for platform.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ import yaml
 from components.azure import naming
 from components.azure.arm import ArmResource, invoke
 from components.azure.grants import role_assignment
+from components.azure.monitoring import Monitoring
 from components.azure.roles import AKS_RBAC_CLUSTER_ADMIN, definition_id
+from components.azure.tags import tags
 from infra.config.model import Cluster, NodePool, Region
 
 SYSTEM_TAINT = "CriticalAddonsOnly=true:NoSchedule"
@@ -38,6 +41,8 @@ class AksClusterArgs:
     subscription_id: pulumi.Input[str]
     deployer_object_id: pulumi.Input[str]
     """The principal running `pulumi up` (getClientConfig().objectId); it applies the Kubernetes layer."""
+    monitoring: Monitoring
+    """The region's workspaces; the cluster reports into them and attaches its diagnostics."""
 
 
 class AksCluster(pulumi.ComponentResource):
@@ -55,7 +60,10 @@ class AksCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("micro-infra:azure:AksCluster", name, None, opts)
         env, region, spec = args.environment, args.region, args.cluster
-        child = pulumi.ResourceOptions(parent=self)
+        # The cluster's node resource group holds every datastore volume, and the identity owns the edge grant:
+        # deleting either loses data or the edge, so both are protected (the policy pack requires it).
+        keep = pulumi.ResourceOptions(parent=self, protect=True)
+        profiles = args.monitoring.cluster_profiles()
 
         # A user-assigned control-plane identity exists before the cluster, so its role on the
         # public IPs can be granted before the load balancer first needs it.
@@ -66,8 +74,9 @@ class AksCluster(pulumi.ComponentResource):
                 "resourceName": naming.identity(env, region.name, "aks"),
                 "resourceGroupName": args.resource_group_name,
                 "location": region.name,
+                "tags": tags(env, region.name, "aks-control-plane"),
             },
-            child,
+            keep,
             reads=["principalId"],
         )
         cluster = ArmResource(
@@ -81,10 +90,9 @@ class AksCluster(pulumi.ComponentResource):
                 "kubernetesVersion": spec.kubernetes_version,
                 "sku": {"name": "Base", "tier": spec.tier.value},
                 "identity": {"type": "UserAssigned", "userAssignedIdentities": [control_plane.id]},
-                "agentPoolProfiles": [
-                    agent_pool(spec.system_pool, region.zones, system=True),
-                    agent_pool(spec.user_pool, region.zones, system=False),
-                ],
+                # Explicit, because the default MC_<rg>_<cluster>_<region> can pass the 80-character limit.
+                "nodeResourceGroup": naming.node_resource_group(env, region.name),
+                "agentPoolProfiles": agent_pools(spec, region.zones),
                 "networkProfile": {
                     # Overlay: pods get addresses from a private CIDR, so the VNet is not sized per pod.
                     "networkPlugin": "azure",
@@ -101,7 +109,9 @@ class AksCluster(pulumi.ComponentResource):
                 "securityProfile": {
                     "workloadIdentity": {"enabled": True},
                     "imageCleaner": {"enabled": True, "intervalHours": 168},  # weekly
+                    **({"defender": profiles["defender"]} if "defender" in profiles else {}),
                 },
+                "azureMonitorProfile": profiles["azureMonitorProfile"],
                 "enableRBAC": True,
                 "aadProfile": {
                     "managed": True,
@@ -111,13 +121,19 @@ class AksCluster(pulumi.ComponentResource):
                     "adminGroupObjectIDs": [],
                 },
                 "disableLocalAccounts": not spec.local_accounts,
-                "apiServerAccessProfile": {"authorizedIPRanges": list(spec.authorized_ip_ranges)},
+                # Public API server, narrowed to the listed ranges (production must list some): a private cluster
+                # needs a self-hosted runner in the VNet, which this project does not run. Run Command would
+                # let any Contributor run kubectl as the cluster, past the authorized ranges; it is off.
+                "apiServerAccessProfile": {
+                    "authorizedIPRanges": list(spec.authorized_ip_ranges),
+                    "disableRunCommand": True,
+                },
                 "autoUpgradeProfile": {
                     "upgradeChannel": spec.upgrade_channel.value,
                     "nodeOSUpgradeChannel": "NodeImage",
                 },
                 "autoScalerProfile": {
-                    "balanceSimilarNodeGroups": "true",  # keeps zones even when scaling
+                    "balanceSimilarNodeGroups": "true",  # keeps the per-zone user pools even when scaling
                     "expander": "least-waste",
                     "skipNodesWithLocalStorage": "false",  # datastores use PVCs, not emptyDir state
                 },
@@ -125,7 +141,7 @@ class AksCluster(pulumi.ComponentResource):
                     "azurepolicy": {"enabled": True},
                     "azureKeyvaultSecretsProvider": {"enabled": False},  # secrets come from Pulumi, not Key Vault
                     "httpApplicationRouting": {"enabled": False},
-                    "omsagent": {"enabled": False},  # enable with a Log Analytics workspace
+                    "omsagent": profiles["omsagent"],
                 },
                 "storageProfile": {
                     "diskCSIDriver": {"enabled": True},  # managed-csi-premium volumes for the datastores
@@ -133,11 +149,14 @@ class AksCluster(pulumi.ComponentResource):
                     "blobCSIDriver": {"enabled": False},
                     "snapshotController": {"enabled": True},
                 },
-                "tags": {"environment": env, "region": region.name, "managed-by": "pulumi"},
+                "tags": tags(env, region.name, "aks"),
             },
-            child,
+            # The autoscaler moves each pool's count between min and max; sending min back would fight it, and
+            # a nightly `preview --refresh --expect-no-changes` would report it (pulumi/pulumi-azure-native#4264).
+            pulumi.ResourceOptions.merge(keep, pulumi.ResourceOptions(ignore_changes=["agentPoolProfiles[*].count"])),
             reads=["oidcIssuerProfile"],
         )
+        args.monitoring.attach(cluster)
         for config_name, schedule in maintenance_windows(spec).items():
             ArmResource(
                 f"{name}-{config_name}",
@@ -216,6 +235,28 @@ class AksCluster(pulumi.ComponentResource):
         return pulumi.Output.all(credentials, token).apply(lambda ct: token_kubeconfig(ct[0], ct[1]))
 
 
+def agent_pools(spec: Cluster, zones: Sequence[str]) -> list[dict]:
+    """The system pool across `zones`, and one user pool per zone.
+
+    The datastores' Premium_LRS disks are zonal: a pod whose disk is in zone 2 can only run there. The
+    autoscaler cannot pick the zone of a new node in a multi-zone pool, so the user pool is split per zone and
+    balance-similar-node-groups keeps the three even (kubernetes/autoscaler cluster-autoscaler/FAQ.md, "nodes
+    in multiple zones"). The model makes the user pool's counts divisible by the zone count.
+    """
+    user, share = spec.user_pool, len(zones)
+    pools = [agent_pool(spec.system_pool, list(zones), system=True)]
+    for zone in zones:
+        per_zone = user.model_copy(
+            update={
+                "name": f"{user.name}{zone}",
+                "min_count": user.min_count // share,
+                "max_count": user.max_count // share,
+            }
+        )
+        pools.append(agent_pool(per_zone, [zone], system=False))
+    return pools
+
+
 def agent_pool(pool: NodePool, zones: Sequence[str], system: bool) -> dict:
     """One autoscaling VMSS pool across `zones`; the system pool is tainted for add-ons only."""
     return {
@@ -226,7 +267,7 @@ def agent_pool(pool: NodePool, zones: Sequence[str], system: bool) -> dict:
         "osType": "Linux",
         "osSKU": "AzureLinux",
         "osDiskSizeGB": pool.os_disk_gb,
-        "osDiskType": "Ephemeral",  # faster reimage, no disk cost; the VM sizes above have a cache disk
+        "osDiskType": "Ephemeral",  # faster reimage, no disk cost; the model checks the size fits the temp disk
         "availabilityZones": list(zones),
         "enableAutoScaling": True,
         "count": pool.min_count,

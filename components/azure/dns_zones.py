@@ -1,8 +1,8 @@
 """DnsZones: the public zones an environment owns (m3o.dev; m3o.com and m3o.app), with CAA.
 
 Zones outlive clusters: they hold the delegation that registrars point at, so they are
-protected and retained on delete, in a resource group of their own. A region stack does
-not create them; it reads them from the owning stack through a StackReference.
+protected and retained on delete, locked against deletion in Azure, in a resource group of their
+own. A region stack does not create them; it reads them from the owning stack through a StackReference.
 """
 
 from __future__ import annotations
@@ -96,6 +96,21 @@ class DnsZones(pulumi.ComponentResource):
                     "recordType": "CAA",
                     "ttl": 3600,
                     "caaRecords": caa_records(env.acme.email if env.acme else None),
+                },
+                pulumi.ResourceOptions(parent=zone),
+            )
+            # ARM locks are inherited by child resources, so a CanNotDelete lock on the zone (or its resource group)
+            # would also stop cert-manager deleting its _acme-challenge TXT records. A lock on the zone's SOA record
+            # set blocks deleting the zone, and with it the group, while record sets stay editable
+            # (MicrosoftDocs/azure-docs articles/dns/dns-protect-zones-recordsets.md, "Resource locks").
+            ArmResource(
+                f"{name}-{zone_name}-lock",
+                "azure-native:authorization:ManagementLockByScope",
+                {
+                    "lockName": "zone-cannot-be-deleted",
+                    "scope": zone.id.apply(lambda zone_id: f"{zone_id}/SOA/@"),
+                    "level": "CanNotDelete",
+                    "notes": "Registrars delegate to this zone's name servers; a new zone gets new ones.",
                 },
                 pulumi.ResourceOptions(parent=zone),
             )

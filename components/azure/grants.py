@@ -8,7 +8,8 @@ documented pattern (https://learn.microsoft.com/azure/azure-resource-manager/bic
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import pulumi
 
@@ -41,3 +42,24 @@ def role_assignment(
         },
         opts,
     )
+
+
+def custom_role(
+    name: str,
+    *,
+    role_name: str,
+    description: str,
+    scope: pulumi.Input[str],
+    permissions: Mapping[str, Sequence[str]],
+    opts: pulumi.ResourceOptions,
+) -> ArmResource:
+    """A custom role assignable within `scope` (a resource group); its GUID derives from the role's unique name."""
+    inputs: dict[str, Any] = {
+        "roleDefinitionId": naming.role_assignment("role-definition", role_name),
+        "roleName": role_name,
+        "description": description,
+        "scope": scope,
+        "assignableScopes": [scope],
+        "permissions": [{key: list(values) for key, values in permissions.items()}],
+    }
+    return ArmResource(name, "azure-native:authorization:RoleDefinition", inputs, opts)

@@ -186,6 +186,26 @@ class Maintenance(Strict):
     duration_hours: int = Field(ge=4, le=24)
 
 
+class Monitoring(Strict):
+    """What watches the cluster; each switch costs money, so each is explicit. Platform turns all of them on."""
+
+    log_analytics: bool
+    """A Log Analytics workspace receiving the control plane's audit logs (kube-audit-admin, guard)."""
+    defender: bool
+    """Microsoft Defender for Containers' sensor (needs log_analytics)."""
+    managed_prometheus: bool
+    """Azure Monitor managed Prometheus: an Azure Monitor workspace and the cluster's metrics add-on."""
+    pod_security_audit: bool
+    """The Azure Policy initiative 'Kubernetes cluster pod security restricted standards for Linux-based workloads',
+    assigned in audit mode (the add-on reports, it does not block)."""
+
+    @model_validator(mode="after")
+    def _needs_workspace(self) -> Monitoring:
+        if self.defender and not self.log_analytics:
+            raise ValueError("defender: Defender for Containers reports into Log Analytics; set log_analytics: true")
+        return self
+
+
 class Cluster(Strict):
     kubernetes_version: str = Field(pattern=r"^1\.\d{2}$", description="minor version, e.g. 1.34")
     tier: Tier
@@ -197,7 +217,9 @@ class Cluster(Strict):
     """The Entra ID group of the operators; it gets Azure Kubernetes Service RBAC Cluster Admin on the cluster
     (with Azure RBAC, adminGroupObjectIDs grants nothing, so this is the only human way in)."""
     authorized_ip_ranges: list[Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+\.\d+/\d+$")]] = []
-    """Empty means the API server is reachable from anywhere (still Entra ID-authenticated)."""
+    """Who may reach the API server. Empty means anywhere (still Entra ID-authenticated), which only a
+    non-production environment may choose; the deploying runner's egress must be listed."""
+    monitoring: Monitoring
     system_pool: NodePool
     user_pool: NodePool
     maintenance: Maintenance
@@ -459,6 +481,20 @@ class Environment(Strict):
                 problems.append(f"regions[{i}].cluster: an Azure region needs a cluster section")
             if sorted(region.zones) != ["1", "2", "3"]:
                 problems.append(f"regions[{i}].zones: cloud regions spread over zones 1, 2 and 3")
+            if region.cluster is not None:
+                user, zones = region.cluster.user_pool, len(region.zones)
+                for key in ("min_count", "max_count"):
+                    if getattr(user, key) % zones:
+                        problems.append(
+                            f"regions[{i}].cluster.user_pool.{key}: {getattr(user, key)} does not split evenly over"
+                            f" {zones} zones (the user pool runs one node pool per zone)"
+                        )
+            production = self.acme is not None and self.acme.server is AcmeServer.production
+            if production and region.cluster is not None and not region.cluster.authorized_ip_ranges:
+                problems.append(
+                    f"regions[{i}].cluster.authorized_ip_ranges: a production API server must not be open to the"
+                    " internet; list the operators' and the deploying runner's egress ranges"
+                )
         if self.acme is None:
             problems.append("acme: an Azure environment needs ACME settings")
         if self.micro.mode is not MicroMode.datastores:

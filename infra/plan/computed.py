@@ -26,6 +26,15 @@ _OWN_NAME = {
     "RoleAssignment": "roleAssignmentName",
     "MaintenanceConfiguration": "configName",
     "ManagementPolicy": "managementPolicyName",
+    "RoleDefinition": "roleDefinitionId",
+    "ManagementLockByScope": "lockName",
+    "PolicyAssignment": "policyAssignmentName",
+    "Workspace": "workspaceName",
+    "AzureMonitorWorkspace": "azureMonitorWorkspaceName",
+    "DataCollectionEndpoint": "dataCollectionEndpointName",
+    "DataCollectionRule": "dataCollectionRuleName",
+    "DataCollectionRuleAssociation": "associationName",
+    "BlobServiceProperties": "blobServicesName",
 }
 
 
