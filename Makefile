@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: plan test tools lint typecheck schema bench engine check render clean
+.PHONY: plan test tools lint typecheck schema bench engine check render clean fuzz
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ schema: $(STAMP)
 ## bench: wall time and peak RSS of `infra plan` per stack and per region count
 bench: $(STAMP)
 	$(BIN)/python scripts/bench
+
+## fuzz: 20,000 random bad-input cases against the loader and the model, counts by outcome (not part of test)
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzzing --cases $${FUZZ_CASES:-20000}
 
 ## engine: build (or reuse) the real Pulumi engine from Go modules
 engine:

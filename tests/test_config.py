@@ -171,7 +171,7 @@ def test_stack_regions_must_exist_in_environment(tmp_path: Path) -> None:
         load_stack("staging", root)
 
 
-@pytest.mark.parametrize("name", ["", "Staging", "a", "staging;rm -rf", "../etc", "x" * 40])
+@pytest.mark.parametrize("name", ["", "Staging", "a", "staging;rm -rf", "../etc", "x" * 40, "staging\n"])
 def test_bad_stack_names(name: str) -> None:
     with pytest.raises(ConfigError, match="--stack"):
         load_stack(name, ROOT)

@@ -27,7 +27,7 @@ def check(
     """
     from infra.guardrails import checks
 
-    names = [stack] if stack else committed_stacks()
+    names = [stack] if stack is not None else committed_stacks()  # --stack '' is a bad name, not all
     try:
         graphs = checks.planned(names)
     except ConfigError as exc:

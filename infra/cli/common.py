@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -33,6 +35,16 @@ def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
     raise typer.Exit(code)
 
 
+def writable(path: Path, flag: str) -> None:
+    """Fail before any work when `path` cannot be written (the write itself still reports its own error)."""
+    if path.is_dir():
+        fail(f"{flag}: {path} is a directory")
+    if not path.parent.is_dir():
+        fail(f"{flag}: {path.parent} is not a directory")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        fail(f"{flag}: cannot write {path} (permission denied)")
+
+
 def fail_config(exc: ConfigError) -> NoReturn:
     fail(str(exc))
 
@@ -43,10 +55,8 @@ def emit_json(document: Any) -> None:
 
 def committed_stacks() -> list[str]:
     """Every stack with a file in stacks/, committed ones first."""
-    from infra.config.loader import repo_root
+    from infra.config.loader import stack_names
 
-    found = sorted(
-        p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (repo_root() / "stacks").glob("Pulumi.*.yaml")
-    )
+    found = stack_names()
     order = [s.value for s in StackName]
     return [s for s in order if s in found] + [s for s in found if s not in order]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from infra.cli.common import StackName, console, emit_json, fail, fail_config
+from infra.cli.common import StackName, console, emit_json, fail, fail_config, writable
 from infra.config.errors import ConfigError
 from infra.workflows import FlagError
 
@@ -37,15 +37,18 @@ def diff(
     from infra.workflows import comment as comments
     from infra.workflows import plan_diff
 
+    if comment is not None:
+        writable(comment, "--comment")
     root = repo_root()
-    head_stacks = plan_diff.stacks_at(root)
     try:
         with plan_diff.worktree(root, base) as (base_root, commit):
+            head_stacks = plan_diff.stacks_at(root)
             base_stacks = plan_diff.stacks_at(base_root)
             both = dict(sorted((base_stacks | head_stacks).items(), key=lambda item: _order(item[0])))
             if stack is not None and stack not in both:
                 raise FlagError(f"--stack: no stack {stack!r} in the working tree or at {base}")
-            wanted = [stack] if stack else plan_diff.affected_stacks(plan_diff.changed_files(root, commit), both)
+            changed = plan_diff.changed_files(root, commit)
+            wanted = [stack] if stack is not None else plan_diff.affected_stacks(changed, both)
             if affected:
                 emit_json(wanted)
                 return
@@ -64,7 +67,10 @@ def diff(
     diffs = [plan_diff.diff_documents(before.get(s), head.get(s), s) for s in wanted]
     text = comments.render_comment(diffs, f"Plan diff: this change vs `{base}` ({commit[:12]})")
     if comment is not None:
-        comment.write_text(text)
+        try:
+            comment.write_text(text)
+        except OSError as exc:
+            fail(f"--comment: cannot write {comment} ({exc.strerror or exc})")
         console.print(f"wrote {comment}", soft_wrap=True)
     if as_json:
         emit_json({"base": base, "commit": commit, "stacks": [d.to_json() for d in diffs]})

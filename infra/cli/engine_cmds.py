@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from infra.cli.common import console, emit_json, fail, fail_config, out
+from infra.cli.common import console, emit_json, fail, fail_config, out, writable
 from infra.config.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ def preview(
 
     The stack is created in the backend if it is not there yet (every resource is then a create).
     """
+    if comment is not None:
+        writable(comment, "--comment")
     engine_stack = _open(stack, create=True)
     result = run_command(engine_stack, "preview")
     if comment is not None:

@@ -9,6 +9,8 @@ import sys
 import typer
 
 from infra.cli import check, diff, engine_cmds, local, plan, promote, render, stack
+from infra.cli.common import BAD_INPUT
+from infra.config.errors import ConfigError
 from infra.plan.memory import relax_collections
 
 app = typer.Typer(
@@ -59,6 +61,9 @@ def _main() -> int:
         app()
     except SystemExit as exc:
         return _exit_code(exc.code)
+    except ConfigError as exc:  # bad input found outside a command's own checks (no checkout, say)
+        sys.stderr.write(f"{exc}\n")
+        return BAD_INPUT
     except Exception as exc:
         if os.environ.get("INFRA_DEBUG"):
             raise

@@ -33,7 +33,7 @@ def plan(
     Runs the real program with the stack's real config under Pulumi's mock runtime and shows
     every resource it would create, with secrets masked and deploy-time values unknown.
     """
-    names = [stack] if stack else committed_stacks()
+    names = [stack] if stack is not None else committed_stacks()  # --stack '' is a bad name, not all
     try:
         graphs = plan_stacks(names)
     except ConfigError as exc:
@@ -42,7 +42,7 @@ def plan(
 
     if as_json:
         docs = [report.preview_document(g) for g in graphs]
-        emit_json(docs[0] if stack else {"stacks": {d["stack"]: d for d in docs}})
+        emit_json(docs[0] if stack is not None else {"stacks": {d["stack"]: d for d in docs}})
         return
     for graph in graphs:
         if tree:

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from infra.cli.common import emit_json, fail, fail_config, out
-from infra.config.errors import ConfigError
+from infra.config.errors import ConfigError, printable
 from infra.guardrails import render as renderer
 
 
@@ -37,9 +37,15 @@ def render(
     """
     from infra.guardrails import checks
 
-    if out_dir.exists() and not out_dir.is_dir():
-        fail(f"--out: {out_dir} exists and is not a directory")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+    if printable(out_dir) != str(out_dir):
+        fail(f"--out: {printable(out_dir)} has control characters; name a plain directory")
+    try:
+        if out_dir.exists() and not out_dir.is_dir():
+            fail(f"--out: {out_dir} exists and is not a directory")
+        occupied = out_dir.is_dir() and any(out_dir.iterdir())
+    except OSError as exc:
+        fail(f"--out: cannot use {printable(out_dir)} ({exc.strerror})")
+    if occupied and not force:
         fail(f"--out: {out_dir} is not empty; choose a new directory or pass --force to replace an earlier render")
     try:
         (graph,) = checks.planned([stack])

@@ -7,12 +7,13 @@ that pydantic reports every problem of a file in one pass.
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from infra.config import values
+from infra.config.errors import key_path
 from infra.config.regions import AZURE_REGIONS
 
 
@@ -21,60 +22,42 @@ class Strict(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
-
-# --- reusable constrained types ---------------------------------------------------------------
-
-_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_FQDN_MAX = 253
-
-
-def _fqdn(value: str) -> str:
-    labels = value.split(".")
-    if len(value) > _FQDN_MAX or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
-        raise ValueError(f"{value!r} is not a lowercase DNS name such as api.m3o.com")
-    return value
-
-
-def _zone(value: str) -> str:
-    if value == "localhost":
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_stray_booleans(cls, value: object, info: ValidationInfo) -> object:
+        """YAML 1.1 reads yes/no/on/off unquoted as booleans, and pydantic would take True as 1:
+        `members: yes` must fail, not become one member. Only a boolean key takes a boolean."""
+        if (
+            isinstance(value, bool)
+            and info.field_name
+            and not _takes_bool(cls.model_fields[info.field_name].annotation)
+        ):
+            raise ValueError(
+                f"expected a number or a string, got the boolean {value} "
+                "(YAML reads unquoted yes, no, on and off as booleans); quote it, or write the number"
+            )
         return value
-    return _fqdn(value)
 
 
-def _wildcard(value: str) -> str:
-    if not value.startswith("*."):
-        raise ValueError(f"{value!r} is not a wildcard host such as *.m3o.app")
-    _fqdn(value[2:])
-    return value
+def _takes_bool(annotation: object) -> bool:
+    return annotation is bool or any(_takes_bool(arg) for arg in get_args(annotation))
 
 
-def _version(value: str) -> str:
-    if value in ("latest", "") or not re.fullmatch(r"v?\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?", value):
-        raise ValueError(f"{value!r} is not a pinned semantic version such as 1.21.1")
-    return value
+# --- reusable constrained types (the rules live in infra/config/values.py) -------------------------
 
-
-def _email(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9._%+-]{1,64}@[a-z0-9.-]+\.[a-z]{2,}", value):
-        raise ValueError(f"{value!r} is not an email address")
-    return value
-
-
-def _quantity(value: str) -> str:
-    if not re.fullmatch(r"\d+(\.\d+)?(m|Ki|Mi|Gi|Ti)?", value):
-        raise ValueError(f"{value!r} is not a Kubernetes quantity such as 500m or 2Gi")
-    return value
-
-
-Fqdn = Annotated[str, AfterValidator(_fqdn)]
-ZoneName = Annotated[str, AfterValidator(_zone)]
-WildcardHost = Annotated[str, AfterValidator(_wildcard)]
-Version = Annotated[str, AfterValidator(_version)]
-Email = Annotated[str, AfterValidator(_email)]
-Quantity = Annotated[str, AfterValidator(_quantity)]
+Fqdn = Annotated[str, AfterValidator(values.fqdn)]
+ZoneName = Annotated[str, AfterValidator(values.zone)]
+WildcardHost = Annotated[str, AfterValidator(values.wildcard)]
+Version = Annotated[str, AfterValidator(values.semver)]
+Email = Annotated[str, AfterValidator(values.email)]
+CpuQuantity = Annotated[str, AfterValidator(lambda v: values.resource_quantity(v, "cpu"))]
+MemoryQuantity = Annotated[str, AfterValidator(lambda v: values.resource_quantity(v, "memory"))]
+Cron = Annotated[str, AfterValidator(values.cron)]
+IpRange = Annotated[str, AfterValidator(values.ipv4_range)]
+ImageRepository = Annotated[str, AfterValidator(values.image_repository)]
 EnvName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,11}$", description="lowercase, 2-12 characters")]
 PoolName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{0,11}$", description="AKS pool name: 1-12 a-z0-9")]
-VmSize = Annotated[str, Field(pattern=r"^Standard_[A-Za-z0-9_]+$", description="an Azure VM size")]
+VmSize = Annotated[str, AfterValidator(values.vm_size), Field(description="an Azure VM size")]
 Zone = Literal["1", "2", "3"]
 EntraId = Annotated[
     str,
@@ -207,7 +190,7 @@ class Monitoring(Strict):
 
 
 class Cluster(Strict):
-    kubernetes_version: str = Field(pattern=r"^1\.\d{2}$", description="minor version, e.g. 1.34")
+    kubernetes_version: str = Field(pattern=r"^1\.[0-9]{2}$", description="minor version, e.g. 1.34")
     tier: Tier
     """Standard buys the uptime SLA; platform needs it."""
     upgrade_channel: UpgradeChannel
@@ -216,7 +199,7 @@ class Cluster(Strict):
     operators_group_id: EntraId
     """The Entra ID group of the operators; it gets Azure Kubernetes Service RBAC Cluster Admin on the cluster
     (with Azure RBAC, adminGroupObjectIDs grants nothing, so this is the only human way in)."""
-    authorized_ip_ranges: list[Annotated[str, Field(pattern=r"^\d+\.\d+\.\d+\.\d+/\d+$")]] = []
+    authorized_ip_ranges: list[IpRange] = []
     """Who may reach the API server. Empty means anywhere (still Entra ID-authenticated), which only a
     non-production environment may choose; the deploying runner's egress must be listed."""
     monitoring: Monitoring
@@ -228,8 +211,16 @@ class Cluster(Strict):
 class Region(Strict):
     name: str = Field(min_length=1, max_length=40)
     """The Azure region (uksouth), or `local` for kind."""
-    zones: list[Zone] = ["1", "2", "3"]
+    zones: list[Zone] = Field(default=["1", "2", "3"], min_length=1)
+    """Availability zones the region's pods spread over (topology spread minDomains must be at least 1)."""
     cluster: Cluster | None = None
+
+    @field_validator("zones")
+    @classmethod
+    def _zones_once(cls, zones: list[str]) -> list[str]:
+        if len(set(zones)) != len(zones):
+            raise ValueError(f"a zone is listed twice ({', '.join(zones)})")
+        return zones
 
 
 # --- edge, TLS --------------------------------------------------------------------------------
@@ -271,6 +262,11 @@ class Dns(Strict):
                 problems.append(f"hosts.{role}: {host} is outside the zones {', '.join(self.zones)}")
         if len(set(self.zones)) != len(self.zones):
             problems.append("zones: a zone is listed twice")
+        for parent, child in values.nested_zones(self.zones):
+            problems.append(
+                f"zones: {child} lies inside {parent}; a zone inside another needs NS delegation records, which "
+                f"this program does not create: list {parent} only"
+            )
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -286,8 +282,8 @@ class Acme(Strict):
 
 
 class Resources(Strict):
-    cpu: Quantity
-    memory: Quantity
+    cpu: CpuQuantity
+    memory: MemoryQuantity
 
 
 class Datastore(Strict):
@@ -298,11 +294,24 @@ class Datastore(Strict):
     requests: Resources
     limits: Resources
 
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Datastore:
+        """The API server refuses a pod whose request is above its limit (ValidateResourceRequirements:
+        "must be less than or equal to ... limit"), so the StatefulSet would never get a pod."""
+        problems = []
+        for resource in ("cpu", "memory"):
+            request, limit = getattr(self.requests, resource), getattr(self.limits, resource)
+            if values.quantity_value(request) > values.quantity_value(limit):
+                problems.append(f"requests.{resource}: {request} is above limits.{resource} ({limit})")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
 
 class Backup(Strict):
-    schedule: str = Field(pattern=r"^(@(hourly|daily|weekly)|[0-9*/,\- ]+)$")
+    schedule: Cron
     """Incremental backups (cron or @hourly)."""
-    full_schedule: str = Field(pattern=r"^(@(hourly|daily|weekly)|[0-9*/,\- ]+)$")
+    full_schedule: Cron
     """Full backups; incrementals chain to the latest full one."""
     retention_days: int = Field(ge=1, le=3650)
 
@@ -322,14 +331,14 @@ class Datastores(Strict):
 
 
 class Image(Strict):
-    repository: str = Field(pattern=r"^[a-z0-9.-]+(:\d+)?(/[a-z0-9._-]+)+$")
+    repository: ImageRepository
     tag: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
     """A release tag; the digest, when known, is what the node pulls."""
     digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
 
     @model_validator(mode="after")
     def _pinned(self) -> Image:
-        if self.tag.lower() == "latest":
+        if self.tag.lower() in values.MOVING_TAGS:
             raise ValueError(
                 f"tag: {self.tag!r} is not a pin: it moves with every release (micro/micro:latest is no longer"
                 " micro v2); use a release tag such as v2.9.3, with @sha256: digest when known"
@@ -403,7 +412,7 @@ class Micro(Strict):
     """Replicas of every micro service; cloud environments run at least 2 behind a PDB. zero-dependency: 1."""
     services: dict[str, MicroServiceSettings] = {}
     """Per-service overrides, by the name micro gives the service (api, web, ...)."""
-    login_url: str | None = Field(default=None, pattern=r"^https?://[a-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$")
+    login_url: str | None = Field(default=None, pattern=r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
     """Where the web dashboard sends people to log in (MICRO_AUTH_LOGIN_URL)."""
     file_store: FileStore | None = None
     """zero-dependency only: the volume the bbolt store lives on."""
@@ -413,7 +422,9 @@ class Micro(Strict):
         problems = []
         for service in self.services:
             if service not in CORE_SERVICES:
-                problems.append(f"services.{service}: not a micro v2 service (one of {', '.join(CORE_SERVICES)})")
+                problems.append(
+                    f"{key_path(('services', service))}: not a micro v2 service (one of {', '.join(CORE_SERVICES)})"
+                )
         if self.mode is MicroMode.zero_dependency:
             if self.replicas != 1:
                 problems.append(f"replicas: zero-dependency runs one `micro server` pod (got {self.replicas})")
@@ -497,6 +508,11 @@ class Environment(Strict):
                 )
         if self.acme is None:
             problems.append("acme: an Azure environment needs ACME settings")
+        for i, name in enumerate(self.dns.zones):
+            if values.is_local_name(name):
+                problems.append(
+                    f"dns.zones[{i}]: {name} is not served by public DNS; a cloud environment needs a registered domain"
+                )
         if self.micro.mode is not MicroMode.datastores:
             problems.append("micro.mode: cloud environments run on the datastores (mode: datastores)")
         if self.micro.login_url is None:
@@ -516,7 +532,8 @@ class Environment(Strict):
         for service, settings in self.micro.services.items():
             if settings.replicas < 2:
                 problems.append(
-                    f"micro.services.{service}.replicas: cloud environments run at least 2 (got {settings.replicas})"
+                    f"{key_path(('micro', 'services', service, 'replicas'))}: cloud environments run at least 2 "
+                    f"(got {settings.replicas})"
                 )
         return problems
 
@@ -532,4 +549,22 @@ class Environment(Strict):
             problems.append("dns.zones: a kind environment serves hosts under localhost only")
         if self.datastores is not None and self.datastores.cockroach.backup is not None:
             problems.append("datastores.cockroach.backup: backups need Azure storage")
+        # kind runs one node (templates/kind-config.yaml.j2); members and replicas spread one per node (hard
+        # anti-affinity), so a second one would stay Pending forever.
+        for store in QUORUM_STORES if self.datastores is not None else ():
+            members = getattr(self.datastores, store).members
+            if members != 1:
+                problems.append(
+                    f"datastores.{store}.members: a kind cluster has one node and members need one each (got {members})"
+                )
+        if self.micro.mode is MicroMode.datastores and self.micro.replicas != 1:
+            problems.append(
+                f"micro.replicas: a kind cluster has one node and replicas need one each (got {self.micro.replicas})"
+            )
+        for service, settings in self.micro.services.items():
+            if settings.replicas != 1:
+                problems.append(
+                    f"{key_path(('micro', 'services', service, 'replicas'))}: a kind cluster has one node and "
+                    f"replicas need one each (got {settings.replicas})"
+                )
         return problems

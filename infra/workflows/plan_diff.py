@@ -264,16 +264,17 @@ def worktree(root: Path, ref: str) -> Iterator[tuple[Path, str]]:
 def stacks_at(root: Path) -> dict[str, str | None]:
     """Stack → the environment its file names (None when unreadable), for the files under `root`."""
     from infra.config.errors import ConfigError
-    from infra.config.loader import PROJECT, read_yaml
+    from infra.config.loader import PROJECT, read_yaml, stack_file, stack_names
 
     stacks: dict[str, str | None] = {}
-    for path in sorted((root / "stacks").glob("Pulumi.*.yaml")):
+    for name in stack_names(root):
+        path = stack_file(name, root)
         try:
             config = read_yaml(path).get("config")
         except ConfigError:
             config = None
         env = config.get(f"{PROJECT}:environment") if isinstance(config, dict) else None
-        stacks[path.name.removeprefix("Pulumi.").removesuffix(".yaml")] = env if isinstance(env, str) else None
+        stacks[name] = env if isinstance(env, str) else None
     return stacks
 
 

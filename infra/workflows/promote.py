@@ -14,14 +14,22 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from infra.config.errors import ConfigError, Problem
-from infra.config.loader import PROJECT, load_environment, read_yaml
+from infra.config.loader import (
+    PROJECT,
+    copy_inputs,
+    environment_names,
+    load_environment,
+    read_file,
+    read_yaml,
+    stack_file,
+    stack_names,
+)
 from infra.config.model import Environment
 from infra.workflows import FlagError, render
 from infra.workflows.plan_diff import StackDiff, diff_documents, plan_document
@@ -63,7 +71,7 @@ def prepare(source: str, target: str, root: Path) -> Promotion:
     Raises FlagError (unknown or identical environments) or ConfigError (invalid files, or an
     edit that would change more than `release`).
     """
-    known = sorted(p.stem for p in (root / "environments").glob("*.yaml"))
+    known = environment_names(root)
     for flag, name in (("--from", source), ("--to", target)):
         if name not in known:
             raise FlagError(f"{flag}: no environment {name!r}; environments: {', '.join(known)}")
@@ -72,7 +80,7 @@ def prepare(source: str, target: str, root: Path) -> Promotion:
     src = _load(root, source)
     rel = f"environments/{target}.yaml"
     dst = _load(root, target)
-    before = (root / rel).read_text()
+    before = read_file(root / rel, rel).decode()
     release = src.release.model_dump(mode="json")
     changes = tuple(release_changes(dst.release.model_dump(mode="json"), release))
     if not changes:
@@ -117,10 +125,10 @@ def release_changes(old: Any, new: Any, path: str = "release") -> list[str]:
 def target_stacks(target: str, root: Path) -> list[str]:
     """Every stack whose file names environment `target` (its primary and region stacks)."""
     stacks = []
-    for path in sorted((root / "stacks").glob("Pulumi.*.yaml")):
-        config = read_yaml(path, f"stacks/{path.name}").get("config") or {}
+    for name in stack_names(root):
+        config = read_yaml(stack_file(name, root), f"stacks/Pulumi.{name}.yaml").get("config") or {}
         if isinstance(config, dict) and config.get(f"{PROJECT}:environment") == target:
-            stacks.append(path.name.removeprefix("Pulumi.").removesuffix(".yaml"))
+            stacks.append(name)
     return stacks
 
 
@@ -129,8 +137,7 @@ def plan_promotion(promotion: Promotion, root: Path) -> list[StackDiff]:
     stacks = target_stacks(promotion.target, root)
     with tempfile.TemporaryDirectory(prefix="infra-promote-") as tmp:
         after_root = Path(tmp)
-        for folder in ("environments", "stacks"):
-            shutil.copytree(root / folder, after_root / folder)
+        copy_inputs(root, after_root)
         (after_root / promotion.file).write_text(promotion.after)
         return [diff_documents(plan_document(s, root), plan_document(s, after_root), s) for s in stacks]
 

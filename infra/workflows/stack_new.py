@@ -20,7 +20,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +31,19 @@ import yaml
 
 from components.azure import naming
 from infra.config.errors import ConfigError, Problem
-from infra.config.loader import PROJECT, STACK_NAME, Stack, load_environment, load_stack, read_yaml, stack_file
+from infra.config.loader import (
+    PROJECT,
+    STACK_NAME,
+    Stack,
+    copy_inputs,
+    environment_names,
+    load_environment,
+    load_stack,
+    parse_yaml,
+    read_file,
+    read_yaml,
+    stack_file,
+)
 from infra.config.model import Cloud, Environment
 from infra.config.regions import AZURE_REGIONS
 from infra.workflows import FlagError, render
@@ -68,7 +79,7 @@ def prepare(env: str, cloud: str, region: str, root: Path) -> NewStack:
 
     Raises FlagError (a flag's value cannot be used) or ConfigError (a file is invalid).
     """
-    known = sorted(p.stem for p in (root / "environments").glob("*.yaml"))
+    known = environment_names(root)
     if env not in known:
         raise FlagError(f"--env: no environment {env!r}; environments: {', '.join(known)}")
     if cloud not in BUILDABLE_CLOUDS:
@@ -90,9 +101,9 @@ def prepare(env: str, cloud: str, region: str, root: Path) -> NewStack:
     problems = naming_problems(env, region)
     if problems:
         raise FlagError(f"--region: stack {stack!r} breaks the naming rules: {'; '.join(problems)}")
-    if stack_file(stack, root).exists():
+    if os.path.lexists(stack_file(stack, root)):
         raise FlagError(f"--region: stack {stack} already exists (stacks/Pulumi.{stack}.yaml)")
-    if not stack_file(env, root).exists():
+    if not os.path.lexists(stack_file(env, root)):
         raise FlagError(f"--env: {env} has no primary stack (stacks/Pulumi.{env}.yaml) to own its DNS zones")
     primary = load_stack(env, root)
     built = [r.name for r in primary.regions]
@@ -113,13 +124,13 @@ def naming_problems(env: str, region: str) -> list[str]:
     """Every naming rule the stack `<env>-<region>` and its Azure resources would break."""
     stack = f"{env}-{region}"
     problems = []
-    if not STACK_NAME.match(stack):
+    if not STACK_NAME.fullmatch(stack):
         problems.append(f"stack names match {STACK_NAME.pattern}")
     cluster = naming.cluster(env, region)
-    if not _CLUSTER_NAME.match(cluster):
+    if not _CLUSTER_NAME.fullmatch(cluster):
         problems.append(f"AKS cluster name {cluster!r} must be 2-63 letters, digits, - or _")
     account = naming.storage_account(env, region, "backups", subscription_id="")  # its shape ignores the seed
-    if not _STORAGE_ACCOUNT.match(account):
+    if not _STORAGE_ACCOUNT.fullmatch(account):
         problems.append(f"storage account name {account!r} must be 3-24 lowercase letters and digits")
     return problems
 
@@ -129,8 +140,7 @@ def staged(root: Path, new: NewStack) -> Iterator[Path]:
     """A throwaway copy of environments/ and stacks/ with the edits applied, for validation and planning."""
     with tempfile.TemporaryDirectory(prefix="infra-stack-new-") as tmp:
         copy = Path(tmp)
-        for folder in ("environments", "stacks"):
-            shutil.copytree(root / folder, copy / folder)
+        copy_inputs(root, copy)
         for edit in new.edits:
             (copy / edit.path).write_bytes(edit.after)
         yield copy
@@ -207,7 +217,7 @@ def _stack_edit(stack: str, env: str, region: str) -> FileEdit:
 
 def _environment_edit(root: Path, env: Environment, primary_region: str, region: str, stack: str) -> FileEdit:
     rel = f"environments/{env.name}.yaml"
-    before = (root / rel).read_bytes()
+    before = read_file(root / rel, rel)
     source = next(r for r in env.regions if r.name == primary_region)
     assert source.cluster is not None  # an Azure environment always sizes its clusters
     cluster = yaml.safe_dump(source.cluster.model_dump(mode="json"), sort_keys=False, default_flow_style=False)
@@ -232,7 +242,7 @@ def _environment_edit(root: Path, env: Environment, primary_region: str, region:
 
 def _pin_edit(root: Path, primary: Stack, regions: list[str]) -> FileEdit:
     rel = f"stacks/Pulumi.{primary.name}.yaml"
-    before = primary.file.read_bytes()
+    before = read_file(primary.file, rel)
     try:
         after = pin_regions(before.decode(), regions)
     except ValueError as exc:
@@ -245,7 +255,11 @@ def _pin_edit(root: Path, primary: Stack, regions: list[str]) -> FileEdit:
 
 def _check_edit(rel: str, after: str, expected: dict[str, Any]) -> None:
     """A text edit must mean exactly the intended data change, or it is not made."""
-    if yaml.safe_load(after) != expected:
+    try:
+        meant = parse_yaml(after.encode(), rel)  # the loader's reading, not YAML 1.1's
+    except ConfigError:
+        meant = None
+    if meant != expected:
         raise ConfigError([Problem(rel, "", "the text edit did not produce the intended YAML; edit it by hand")])
 
 
