@@ -82,6 +82,10 @@ class EdgeIps(pulumi.ComponentResource):
                     "publicIPAddressVersion": "IPv4",
                     "zones": list(args.zones),
                     "idleTimeoutInMinutes": 4,
+                    # Accepted risk (cost): DDoS IP Protection is billed per address per month; without it the
+                    # addresses get Azure's always-on infrastructure protection only, and no WAF sits in front
+                    # (the edge is Envoy on a public load balancer by design). Enabled buys it per IP.
+                    "ddosSettings": {"protectionMode": "Disabled"},
                     "tags": tags(args.environment, args.region, f"edge-{role}"),
                 },
                 keep,
