@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: plan test tools lint typecheck schema bench engine check render clean fuzz
+.PHONY: plan test tools lint typecheck schema bench engine check render clean fuzz deploy-deps
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,6 +12,13 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
+
+## deploy-deps: .venv with the runtime dependencies only, every file checked against its hash; what the CI
+## jobs holding cloud credentials install (no dev tools there)
+deploy-deps:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-deploy.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 
 ## plan: set up .venv and plan every stack offline (no cloud account, no pulumi CLI)
 plan: $(STAMP)

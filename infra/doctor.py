@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from components.azure import naming
 from infra.config.loader import Stack
 from infra.config.model import VM_SIZES, Cluster
 
@@ -87,6 +88,8 @@ class Need:
     vcpus: dict[tuple[str, str], int]
     """(region, quota family or `cores`) → vCPUs at the autoscaler's maximum plus an upgrade's surge."""
     providers: tuple[str, ...]
+    groups: tuple[str, ...] = ()
+    """The resource groups the stack deploys into (a deployer may hold its rights on exactly these)."""
 
 
 def need(stack: Stack) -> Need:
@@ -113,7 +116,11 @@ def need(stack: Stack) -> Need:
             providers |= {"Microsoft.Monitor", "Microsoft.Insights"}
         if monitoring.defender:
             providers.add("Microsoft.Security")
-    return Need(vcpus, tuple(sorted(providers)))
+    env = stack.environment
+    groups = [naming.resource_group(env.name, env.regions[0].name, "dns")]
+    for region in stack.regions:
+        groups += [naming.resource_group(env.name, region.name), naming.resource_group(env.name, region.name, "edge")]
+    return Need(vcpus, tuple(sorted(providers)), tuple(groups))
 
 
 def _cluster_vcpus(cluster: Cluster, zones: int) -> dict[str, int]:
@@ -134,28 +141,36 @@ def run(stack: Stack, get: Get, subscription: str, principal: str) -> list[Check
     """Every check of `stack` against `subscription`, as `principal` (the deployer's object ID)."""
     wanted = need(stack)
     return [
-        *rights(get, subscription, principal),
+        *rights(get, subscription, principal, wanted.groups),
         *quota(get, subscription, wanted),
         *providers(get, subscription, wanted),
     ]
 
 
-def rights(get: Get, subscription: str, principal: str) -> list[Check]:
+def rights(get: Get, subscription: str, principal: str, groups: Iterable[str] = ()) -> list[Check]:
+    """Each required action, allowed on the subscription or on every one of the stack's resource `groups` (the
+    shape `infra bootstrap` grants). Role-assignment conditions are not evaluated."""
     scope = f"/subscriptions/{subscription}"
+    group_scopes = [f"{scope}/resourceGroups/{g}".lower() for g in groups]
     assignments = get(
         f"{scope}/providers/Microsoft.Authorization/roleAssignments"
         f"?$filter=assignedTo('{principal}')&api-version={API['roleAssignments']}"
     ).get("value", [])
-    permissions: list[dict[str, Any]] = []
+    at: dict[str, list[dict[str, Any]]] = {}
+    definitions: dict[str, list[dict[str, Any]]] = {}
     for assignment in assignments:
         props = assignment.get("properties", {})
-        if not _covers(props.get("scope", ""), scope):
-            continue  # granted on one resource group only: not enough to create the others
-        definition = get(f"{props['roleDefinitionId']}?api-version={API['roleDefinitions']}")
-        permissions += definition.get("properties", {}).get("permissions", [])
+        where = "subscription" if _covers(props.get("scope", ""), scope) else props.get("scope", "").rstrip("/").lower()
+        role = props["roleDefinitionId"]
+        if role not in definitions:
+            body = get(f"{role}?api-version={API['roleDefinitions']}")
+            definitions[role] = body.get("properties", {}).get("permissions", [])
+        at.setdefault(where, []).extend(definitions[role])
     checks = []
     for action in REQUIRED_ACTIONS:
-        allowed = any(_allows(p, action) for p in permissions)
+        allowed = any(_allows(p, action) for p in at.get("subscription", [])) or (
+            bool(group_scopes) and all(any(_allows(p, action) for p in at.get(group, [])) for group in group_scopes)
+        )
         authorization = action.startswith("Microsoft.Authorization/")
         fix = (
             f"assign User Access Administrator on {scope} to {principal} (Role Based Access Control Administrator"

@@ -8,9 +8,12 @@ and the `EngineStack` it returns runs preview, up, destroy, refresh and outputs,
 events to a callback.
 
 Defaults, each overridable from the environment:
-- backend: `file://<repo>/.pulumi-state` (gitignored), unless PULUMI_BACKEND_URL is set;
-- secrets provider: passphrase, unless PULUMI_SECRETS_PROVIDER or the stack file's `secretsprovider:`
-  names another. The passphrase comes from PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE.
+- backend: `file://<repo>/.pulumi-state` (gitignored), unless PULUMI_BACKEND_URL is set. It fails closed:
+  a PULUMI_BACKEND_URL that is set but empty (an unset CI variable), or a cloud stack in CI (CI=true)
+  with no backend, is a SetupError, never a preview against an empty throwaway state;
+- secrets provider: the stack file's `secretsprovider:` (cloud stacks: the `azurekeyvault://` key that
+  `infra bootstrap` makes), else passphrase. The passphrase comes from PULUMI_CONFIG_PASSPHRASE or
+  PULUMI_CONFIG_PASSPHRASE_FILE.
   Only a kind stack (`local`) falls back to an empty passphrase when neither is set: its one secret is
   a laptop cluster's backup passphrase and its state stays in the gitignored state directory, so a
   passphrase would protect nothing and only add a setup step. Cloud stacks never fall back.
@@ -47,6 +50,30 @@ _REPLACE_OPS = frozenset({"replace", "create-replacement", "delete-replaced"})
 """The engine reports one replacement as up to three steps; they count as one replace."""
 
 OnEvent = Callable[[auto.EngineEvent], None]
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    """The `pulumi up`/`pulumi preview` flags that `infra up` and `infra preview` pass through unchanged."""
+
+    target: tuple[str, ...] = ()
+    replace: tuple[str, ...] = ()
+    refresh: bool = False
+    diff: bool = False
+    policy_packs: tuple[str, ...] = ()
+    message: str | None = None
+
+    def kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of the Automation API's Stack.preview/up (only the ones set)."""
+        chosen: dict[str, Any] = {
+            "target": list(self.target),
+            "replace": list(self.replace),
+            "refresh": self.refresh,
+            "diff": self.diff,
+            "policy_packs": list(self.policy_packs),
+            "message": self.message,
+        }
+        return {k: v for k, v in chosen.items() if v}
 
 
 class SetupError(Exception):
@@ -126,8 +153,8 @@ def locate_pulumi() -> Path:
     if os.access(built / "pulumi", os.X_OK) and _usable_version(_cli_version(built / "pulumi")):
         return built
     raise SetupError(
-        f"pulumi CLI not found{found}: run scripts/ensure-pulumi (builds it from Go modules) "
-        f"or install pulumi {PULUMI_PIN}"
+        f"pulumi CLI not found{found}: install pulumi {PULUMI_PIN} or a newer 3.x "
+        "(curl -fsSL https://get.pulumi.com | sh); this repository's CI builds one with scripts/ensure-pulumi"
     )
 
 
@@ -156,16 +183,30 @@ def _usable_version(version: str | None) -> bool:
     return found is not None and pin is not None and found[0] == pin[0] and found >= pin
 
 
-def backend_url(root: Path) -> str:
-    """PULUMI_BACKEND_URL, else a file backend in <root>/.pulumi-state (made when a stack is opened)."""
-    return os.environ.get("PULUMI_BACKEND_URL") or (root / STATE_DIR).resolve().as_uri()
+def backend_url(root: Path, stack: Stack | None = None) -> str:
+    """PULUMI_BACKEND_URL, else a file backend in <root>/.pulumi-state (made when a stack is opened).
+
+    SetupError when the variable is set but empty, or when a cloud stack runs in CI without one: a
+    runner-local state would make every resource look new.
+    """
+    url = os.environ.get("PULUMI_BACKEND_URL")
+    if url is not None and not url.strip():
+        raise SetupError(
+            "PULUMI_BACKEND_URL is set but empty: set it to the state container (azblob://<container>"
+            "?storage_account=<account>, printed by `infra bootstrap`) or unset it for the local file backend"
+        )
+    if url:
+        return url
+    if stack is not None and stack.environment.cloud is not Cloud.kind and os.environ.get("CI") == "true":
+        raise SetupError(
+            f"stack {stack.name} runs in CI (CI=true) without PULUMI_BACKEND_URL: refusing a runner-local "
+            "state; set the PULUMI_BACKEND_URL repository variable (infra bootstrap prints it)"
+        )
+    return (root / STATE_DIR).resolve().as_uri()
 
 
 def secrets_provider(stack: Stack) -> str:
-    """PULUMI_SECRETS_PROVIDER, else the stack file's `secretsprovider:`, else passphrase."""
-    chosen = os.environ.get("PULUMI_SECRETS_PROVIDER")
-    if chosen:
-        return chosen
+    """The stack file's `secretsprovider:`, else passphrase."""
     named = read_yaml(stack.file).get("secretsprovider")
     return named if isinstance(named, str) and named else "passphrase"
 
@@ -187,8 +228,8 @@ def passphrase_env(stack: Stack) -> tuple[dict[str, str], list[str]]:
         return {"PULUMI_CONFIG_PASSPHRASE": ""}, [note]
     raise SetupError(
         f"stack {stack.name} encrypts its secrets with a passphrase, and none is set: export "
-        "PULUMI_CONFIG_PASSPHRASE=<passphrase> (or PULUMI_CONFIG_PASSPHRASE_FILE=<file>); in CI use the "
-        "PULUMI_CONFIG_PASSPHRASE repository secret"
+        "PULUMI_CONFIG_PASSPHRASE=<passphrase> (or PULUMI_CONFIG_PASSPHRASE_FILE=<file>), or give the stack "
+        "its Key Vault key: `infra bootstrap --env <env>` prints the `pulumi stack change-secrets-provider` line"
     )
 
 
@@ -309,7 +350,7 @@ def prepare(name: str, root: Path | None = None) -> Prepared:
     extra, notes = passphrase_env(stack) if provider == "passphrase" else ({}, [])
     if stack.environment.cloud is Cloud.azure:
         check_azure_credentials(stack)
-    backend = backend_url(root)
+    backend = backend_url(root, stack)
     env = {
         "PULUMI_BACKEND_URL": backend,
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
@@ -339,11 +380,13 @@ class EngineStack:
     def name(self) -> str:
         return self.stack.name
 
-    def preview(self, on_event: OnEvent | None = None) -> Result:
-        return self._run("preview", lambda cb: self.stack.preview(on_event=cb), on_event)
+    def preview(self, on_event: OnEvent | None = None, options: UpOptions | None = None) -> Result:
+        kwargs = (options or UpOptions()).kwargs()
+        return self._run("preview", lambda cb: self.stack.preview(on_event=cb, **kwargs), on_event)
 
-    def up(self, on_event: OnEvent | None = None) -> Result:
-        return self._run("up", lambda cb: self.stack.up(on_event=cb), on_event)
+    def up(self, on_event: OnEvent | None = None, options: UpOptions | None = None) -> Result:
+        kwargs = (options or UpOptions()).kwargs()
+        return self._run("up", lambda cb: self.stack.up(on_event=cb, **kwargs), on_event)
 
     def destroy(self, on_event: OnEvent | None = None) -> Result:
         return self._run("destroy", lambda cb: self.stack.destroy(on_event=cb), on_event)

@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components.azure.azure_region import AzureRegion, AzureRegionArgs
 from components.azure.dns_zones import DnsZones, DnsZonesArgs
+from components.generated_secrets import GeneratedSecrets, GeneratedSecretsArgs
 from components.kubernetes.platform import Platform, PlatformArgs
 from infra.config.loader import Stack
 from infra.config.model import Cloud, Environment, Region
@@ -70,6 +71,8 @@ def _local(env: Environment, region: Region, stack: Stack, secrets: _Secrets) ->
 
 def _azure(env: Environment, regions: list[Region], stack: Stack, secrets: _Secrets) -> None:
     settings = stack.settings
+    # Cloud stacks back CockroachDB up; without a `secure:` passphrase the engine makes one.
+    generated = GeneratedSecrets(env.name, GeneratedSecretsArgs(backup_passphrase=secrets.backup_passphrase))
     zones = DnsZones(
         env.name,
         DnsZonesArgs(environment=env, location=regions[0].name, owner_stack=settings.zones_stack),
@@ -93,7 +96,7 @@ def _azure(env: Environment, regions: list[Region], stack: Stack, secrets: _Secr
                 region,
                 cloud=azure.bindings,
                 helm_releases=settings.helm_releases,
-                backup_passphrase=secrets.backup_passphrase,
+                backup_passphrase=generated.backup_passphrase,
             ),
             pulumi.ResourceOptions(provider=azure.kubernetes_provider),
         )

@@ -77,7 +77,7 @@ UNICODE = [
     "\u216fmicro",
     "\ufeffstaging",
 ]
-HUGE = [10**40, -(10**40), 1e308, float("inf"), float("nan"), 2**63, "x" * 20_000]
+HUGE = [10**40, -(10**40), 1e308, float("inf"), float("nan"), 2**63, "x" * 20_000, "1e999999999", "9" * 400 + "Gi"]
 STACK_VALUES = [
     [],
     ["uksouth", "uksouth"],

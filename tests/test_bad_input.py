@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from infra.cli.main import app
+from infra.config import values
 from infra.config.errors import ConfigError
 from infra.config.loader import load_environment, load_stack
 
@@ -275,6 +277,12 @@ BAD_VALUES = [
     ("requests: {cpu: 250m, memory: 512Mi}", "requests: {cpu: 2Gi, memory: 512Mi}", "requests.cpu: '2Gi': cpu is not"),
     ("requests: {cpu: 250m, memory: 512Mi}", "requests: {cpu: \u0662\u0665\u0660m, memory: 512Mi}", "requests.cpu: '"),
     ("requests: {cpu: 250m, memory: 512Mi}", "requests: {cpu: '2', memory: 512Mi}", "requests.cpu: 2 is above limits"),
+    ('limits: {cpu: "1", memory: 2Gi}', "limits: {cpu: 1e999999999, memory: 2Gi}", "limits.cpu: '1e999999999' is not"),
+    (
+        'limits: {cpu: "1", memory: 2Gi}',
+        'limits: {cpu: "1", memory: 9000000Ei}',
+        "limits.memory: '9000000Ei' is larger",
+    ),
     ("requests: {cpu: 250m, memory: 512Mi}", "requests: {cpu: 250m, memory: 3Gi}", "requests.memory: 3Gi is above"),
     # DNS names
     ("api: api.m3o.dev", 'api: "api.m3o.dev\\n"', "dns.hosts.api: 'api.m3o.dev\\n' is not a lowercase DNS name"),
@@ -406,3 +414,12 @@ def test_unusual_stack_keys_keep_their_key_path(root: Path) -> None:
         "micro-infra: environment, regions, zonesStack, renderYamlToDirectory, helmReleases, kubeContext, "
         "backupPassphrase)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("quantity", "amount"),
+    [("500m", "0.5"), ("2", "2"), ("1.5Gi", str(3 * 2**29)), ("1Ei", str(2**60)), ("2E", "2e18"), ("1e3", "1000")],
+)
+def test_quantities_are_read_as_kubernetes_reads_them(quantity: str, amount: str) -> None:
+    """Requests are compared with limits by value: the suffixes must mean what quantity.go says."""
+    assert values.quantity_value(quantity) == Decimal(amount)

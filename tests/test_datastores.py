@@ -399,8 +399,9 @@ def test_backup_job_runs_the_schedule_sql_for_the_cloud_bindings(env_name: str) 
     assert job.inputs["metadata"]["annotations"] == {"backup.m3o.com/retention-days": str(backup.retention_days)}
     client = certificates(graph)[cockroach.BACKUP_CLIENT_SECRET]
     assert client["commonName"] == "root" and "client auth" in client["usages"], "schedules need the root user"
-    (volume,) = job.inputs["spec"]["template"]["spec"]["volumes"]
+    volume, passphrase = job.inputs["spec"]["template"]["spec"]["volumes"]
     assert volume["projected"]["sources"][0]["secret"]["name"] == cockroach.BACKUP_CLIENT_SECRET
+    assert passphrase["secret"] == {"secretName": cockroach.PASSPHRASE_SECRET, "defaultMode": 0o400}
     waits_for = {graph.by_urn(urn).type.split(":")[-1] for urn in job.dependencies}
     assert {"Release", "Certificate", "Secret"} <= waits_for, f"{job.name} must wait for release, cert, passphrase"
     assert job.delete_before_replace, "a changed schedule replaces the Job under the same name"
@@ -411,6 +412,9 @@ def test_unencrypted_backups_have_no_passphrase_anywhere() -> None:
     assert k8s(graph, "core/v1:Secret") == []
     (container,) = one(graph, "batch/v1:Job").inputs["spec"]["template"]["spec"]["containers"]
     assert "encryption_passphrase" not in container["command"][-1] and not container.get("env")
+    assert [v["name"] for v in one(graph, "batch/v1:Job").inputs["spec"]["template"]["spec"]["volumes"]] == [
+        "client-certs"
+    ]
 
 
 def test_kind_has_no_backups() -> None:
@@ -428,12 +432,9 @@ def test_passphrase_reaches_only_its_secret(env_name: str) -> None:
     holders = [r.name for r in graph.registrations if MARKER in json.dumps(r.raw_inputs())]
     assert holders == [secret.name], f"the passphrase reaches {holders}, not only its Secret"
     (container,) = one(graph, "batch/v1:Job").inputs["spec"]["template"]["spec"]["containers"]
-    assert container["env"] == [
-        {
-            "name": "BACKUP_PASSPHRASE",
-            "valueFrom": {"secretKeyRef": {"name": cockroach.PASSPHRASE_SECRET, "key": cockroach.PASSPHRASE_KEY}},
-        }
-    ]
+    assert "env" not in container, "the passphrase is a file, never an environment variable"
+    mount = {"name": "backup-passphrase", "mountPath": cockroach.PASSPHRASE_DIR, "readOnly": True}
+    assert mount in container["volumeMounts"]
 
 
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)

@@ -143,3 +143,12 @@ def test_azure_that_cannot_be_asked_is_one_line_and_exit_2(monkeypatch: pytest.M
     monkeypatch.setenv("ARM_SUBSCRIPTION_ID", SUB)
     result = CliRunner().invoke(app, ["doctor", "--stack", "staging"])
     assert result.exit_code == 2 and "infra doctor: AZURE_ACCESS_TOKEN is not a JWT" in result.output
+
+
+def test_rights_held_on_each_of_the_stacks_groups_count_and_authorization_writes_are_still_missing() -> None:
+    found = checks("bootstrapped", "staging")
+    assert found["rights Microsoft.ContainerService/managedClusters/write"].ok, "Contributor on every group"
+    assert not found["rights Microsoft.Authorization/roleDefinitions/write"].ok
+    assert not found["rights Microsoft.Authorization/locks/write"].ok
+    # One group short is not enough: platform deploys into groups this deployer has no role on.
+    assert not checks("bootstrapped", "platform")["rights Microsoft.ContainerService/managedClusters/write"].ok

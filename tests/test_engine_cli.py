@@ -48,7 +48,7 @@ def infra(env: dict[str, str], *args: str, cwd: Path | None = None) -> subproces
 
 def clean_env(root: Path, path: str, **extra: str) -> dict[str, str]:
     """The process environment without credentials or Pulumi settings, pointed at the copy `root`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CREDENTIAL_PREFIXES)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CREDENTIAL_PREFIXES) and k != "CI"}
     return {**env, "PATH": path, "MICRO_INFRA_ROOT": str(root), "PULUMI_HOME": str(root.parent / "home"), **extra}
 
 
@@ -110,7 +110,7 @@ def test_missing_pulumi_exits_2_with_how_to_get_it(tmp_path: Path) -> None:
     assert_nothing_ran(
         root,
         done,
-        "pulumi CLI not found: run scripts/ensure-pulumi (builds it from Go modules) or install pulumi 3.272.0",
+        "pulumi CLI not found: install pulumi 3.272.0 or a newer 3.x (curl -fsSL https://get.pulumi.com | sh)",
     )
 
 
@@ -273,8 +273,120 @@ def test_staging_without_passphrase_exits_2(tmp_path: Path, engine_bin: Path) ->
 
 
 @pytest.mark.engine
-def test_platform_up_needs_yes(tmp_path: Path, engine_bin: Path) -> None:
+@pytest.mark.parametrize("stack", ["staging", "platform"])
+def test_cloud_up_without_a_terminal_needs_yes_and_errors_are_json_under_json(
+    tmp_path: Path, engine_bin: Path, stack: str
+) -> None:
     root = copy_project(tmp_path)
     env = clean_env(root, str(engine_bin), PULUMI_CONFIG_PASSPHRASE="x", **FAKE_SERVICE_PRINCIPAL)
-    done = infra(env, "up", "--stack", "platform", cwd=tmp_path)
-    assert_nothing_ran(root, done, "changes production (platform): pass --yes to confirm")
+    message = f"up of stack {stack} (a cloud stack) asks before it changes anything: pass --yes, or use a terminal"
+    assert_nothing_ran(root, infra(env, "up", "--stack", stack, cwd=tmp_path), message)
+    done = infra(env, "up", "--stack", stack, "--json", cwd=tmp_path)
+    assert_nothing_ran(root, done, message)
+    assert json.loads(done.stdout) == {"error": {"message": message, "exitCode": 2}}
+
+
+def _up_in_a_terminal(env: dict[str, str], answer: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`infra up` with a pseudo-terminal on stdin (so it asks), answering `answer`; stdout and stderr piped."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "infra.cli.main", "up", *args],
+            env=env,
+            stdin=secondary,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.write(primary, f"{answer}\n".encode())
+        stdout, stderr = proc.communicate(timeout=600)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+@pytest.mark.engine
+def test_up_previews_asks_and_passes_the_pulumi_flags_through(tmp_path: Path, engine_bin: Path) -> None:
+    """The local stack in a terminal: a `no` changes nothing; a `yes` applies with --target and --message;
+    --replace replaces; --policy-pack reaches the engine (a missing pack is the engine's error)."""
+    workspace: Workspace = make_workspace(tmp_path, engine_bin)
+    render_mode(workspace.root / "stacks" / "Pulumi.local.yaml", tmp_path / "rendered")
+    env = {**workspace.env, "PATH": os.environ["PATH"]}
+    provider = "urn:pulumi:local::micro-infra::pulumi:providers:kubernetes::kind"  # the stack is no parent type
+
+    def resources() -> list[str]:
+        exported = json.loads(workspace.pulumi("stack", "export", "--stack", "local").stdout)
+        return [r["urn"] for r in exported["deployment"].get("resources") or []]
+
+    declined = _up_in_a_terminal(env, "n", "--stack", "local")
+    assert declined.returncode == 1, declined.stderr
+    assert "Apply these changes to stack local? [y/N]" in declined.stderr and "would be created" in declined.stderr
+    assert "up of stack local: not confirmed; nothing was changed" in declined.stderr
+    assert resources() == [], "a declined up changed the state"
+
+    args = ("--stack", "local", "--target", provider, "--message", "first: the provider only", "--json")
+    accepted = _up_in_a_terminal(env, "y", *args)
+    assert accepted.returncode == 0, accepted.stderr[-3000:]
+    assert json.loads(accepted.stdout)["changeSummary"]["create"] == 2, "the stack and the targeted provider"
+    assert sorted(resources()) == sorted(
+        [provider, "urn:pulumi:local::micro-infra::pulumi:pulumi:Stack::micro-infra-local"]
+    )
+    from infra.cli.bootstrap import engine_urn
+    from tests.conftest import stack_graph
+
+    offline = next(r.urn for r in stack_graph("local").registrations if r.type == "pulumi:providers:kubernetes")
+    assert engine_urn(offline) == provider, "bootstrap's `pulumi import --parent` lines name real URNs"
+    history = json.loads(workspace.pulumi("stack", "history", "--stack", "local", "--json").stdout)
+    assert history[0]["message"] == "first: the provider only"
+    assert not list((tmp_path / "rendered").rglob("*.yaml")), "untargeted resources were created"
+
+    replaced = infra(env, "up", "--stack", "local", "--yes", "--target", provider, "--replace", provider, "--json")
+    assert replaced.returncode == 0, replaced.stderr[-3000:]
+    assert json.loads(replaced.stdout)["changeSummary"]["replace"] == 1
+
+    missing = tmp_path / "no-such-pack"
+    failed = infra(env, "up", "--stack", "local", "--yes", "--policy-pack", str(missing), "--json")
+    assert failed.returncode == 1 and str(missing) in failed.stderr, failed.stderr[-3000:]
+    assert json.loads(failed.stdout)["error"]["exitCode"] == 1
+
+
+def test_up_options_pass_through_as_the_automation_api_names_them() -> None:
+    import inspect
+
+    from pulumi.automation import Stack
+
+    from infra.engine import UpOptions
+
+    options = UpOptions(("urn:a",), ("urn:b",), True, True, ("/packs/p",), "why")
+    kwargs = options.kwargs()
+    assert kwargs == {
+        "target": ["urn:a"],
+        "replace": ["urn:b"],
+        "refresh": True,
+        "diff": True,
+        "policy_packs": ["/packs/p"],
+        "message": "why",
+    }
+    for command in (Stack.up, Stack.preview):
+        assert set(kwargs) <= set(inspect.signature(command).parameters), command
+    assert UpOptions().kwargs() == {}, "no flag: the engine's defaults"
+
+
+def test_backend_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra import engine
+    from infra.config.loader import load_stack
+
+    staging, local = load_stack("staging", ROOT), load_stack("local", ROOT)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "")
+    with pytest.raises(engine.SetupError, match="PULUMI_BACKEND_URL is set but empty"):
+        engine.backend_url(ROOT, local)
+    monkeypatch.delenv("PULUMI_BACKEND_URL")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(engine.SetupError, match=r"stack staging runs in CI \(CI=true\) without PULUMI_BACKEND_URL"):
+        engine.backend_url(ROOT, staging)
+    assert engine.backend_url(ROOT, local).startswith("file://"), "kind stacks keep the local file backend in CI"
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "azblob://state?storage_account=acct")
+    assert engine.backend_url(ROOT, staging) == "azblob://state?storage_account=acct"

@@ -53,7 +53,7 @@ def test_promote_copies_release_only(root: Path) -> None:
     target = root / "environments/platform.yaml"
     before = target.read_text()
     old = load_environment(target)
-    result = _promote(root, "--json")
+    result = _promote(root, "--json", "--allow-undeployed")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["written"] and report["deployedCheck"] == "skipped"
@@ -65,7 +65,7 @@ def test_promote_copies_release_only(root: Path) -> None:
     assert new.release == load_environment(root / "environments/staging.yaml").release
     assert new.model_dump(exclude={"release"}) == old.model_dump(exclude={"release"}), "domains, sizes, ACME stay"
     assert new.release.micro.tag == "v2.9.2" and new.release.micro.digest == DIGEST
-    assert "warning: could not reach the engine" in result.stderr
+    assert "warning: --allow-undeployed: cannot read stack staging's outputs" in result.stderr
     again = _promote(root)
     assert again.exit_code == 0 and "platform is already up to date with staging" in again.stderr
 
@@ -74,7 +74,7 @@ def test_dry_run_writes_nothing(root: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(workflow, "plan_promotion", lambda promotion, where: [StackDiff("platform", ())])
     target = root / "environments/platform.yaml"
     before = _digest(target)
-    result = _promote(root, "--dry-run")
+    result = _promote(root, "--dry-run", "--allow-undeployed")
     assert result.exit_code == 0, result.output
     assert "-    tag: v2.9.3" in result.stdout and "+    tag: v2.9.2" in result.stdout
     assert "dry run: nothing written" in result.stderr
@@ -89,7 +89,7 @@ def test_refuses_a_protected_replace(root: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(workflow, "plan_promotion", lambda promotion, where: [StackDiff("platform", (ip,))])
     target = root / "environments/platform.yaml"
     before = _digest(target)
-    result = _promote(root)
+    result = _promote(root, "--allow-undeployed")
     assert result.exit_code == 2
     assert (
         "promote: refused: the change would replace azure-native:network:PublicIPAddress platform-uksouth-edge-api "
@@ -101,16 +101,35 @@ def test_refuses_a_protected_replace(root: Path, monkeypatch: pytest.MonkeyPatch
 def test_refuses_when_the_source_runs_other_pins(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     deployed = load_environment(ROOT / "environments/staging.yaml").release.model_dump(mode="json")
     monkeypatch.setattr(workflow, "deployed_release", lambda stack, root: deployed)
+    target = root / "environments/platform.yaml"
+    before = _digest(target)
     result = _promote(root)
     assert result.exit_code == 2
     assert "--from: stack staging is not running environments/staging.yaml's release" in result.stderr
-    assert "release.micro.tag: v2.9.3 → v2.9.2" in result.stderr
+    assert "release.micro.tag: v2.9.3 → v2.9.2" in result.stderr and "--allow-undeployed" in result.stderr
+    assert _digest(target) == before
+    monkeypatch.setattr(workflow, "plan_promotion", lambda promotion, where: [StackDiff("platform", ())])
+    overridden = _promote(root, "--allow-undeployed", "--json")
+    assert overridden.exit_code == 0, overridden.output
+    assert json.loads(overridden.stdout)["deployedCheck"] == "overridden"
+    assert "warning: --allow-undeployed: stack staging is not running" in overridden.stderr
 
 
-def test_require_deployed_makes_the_skipped_check_an_error(root: Path) -> None:
-    result = _promote(root, "--require-deployed")
+def test_refuses_by_default_when_the_source_cannot_be_checked(root: Path) -> None:
+    result = _promote(root, "--json")
     assert result.exit_code == 2
-    assert "--require-deployed: cannot read stack staging's outputs" in result.stderr
+    message = json.loads(result.stdout)["error"]["message"]
+    assert message.startswith("--from: cannot read stack staging's outputs") and message in result.stderr
+    assert result.stderr.count("\n") == 1, "one line"
+
+
+def test_a_matching_source_passes_the_check(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    deployed = load_environment(root / "environments/staging.yaml").release.model_dump(mode="json")
+    monkeypatch.setattr(workflow, "deployed_release", lambda stack, root: deployed)
+    monkeypatch.setattr(workflow, "plan_promotion", lambda promotion, where: [StackDiff("platform", ())])
+    result = _promote(root, "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["deployedCheck"] == "matched"
 
 
 @pytest.mark.parametrize(
@@ -121,6 +140,14 @@ def test_require_deployed_makes_the_skipped_check_an_error(root: Path) -> None:
             "--to: no environment 'prod'; environments: local, parity, platform, staging",
         ),
         (["--from", "platform", "--to", "platform"], "--to: platform is also the source"),
+        (
+            ["--from", "platform", "--to", "staging"],
+            "--from: environments/staging.yaml takes no promotions (its promote_from); promotion goes one way",
+        ),
+        (
+            ["--from", "local", "--to", "platform"],
+            "--from: environments/platform.yaml takes release pins from staging only (its promote_from)",
+        ),
     ],
 )
 def test_bad_environments(root: Path, args: list[str], message: str) -> None:
@@ -146,5 +173,5 @@ def test_deployed_release_is_none_without_an_engine(monkeypatch: pytest.MonkeyPa
 def test_help_names_every_flag() -> None:
     result = runner.invoke(app, ["promote", "--help"])
     assert result.exit_code == 0
-    for flag in ("--from", "--to", "--dry-run", "--require-deployed", "--json", "byte for byte"):
+    for flag in ("--from", "--to", "--dry-run", "--allow-undeployed", "--json", "byte for byte", "one way"):
         assert flag in result.stdout, flag

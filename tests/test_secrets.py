@@ -176,3 +176,36 @@ def _exposed(shown: Any, raw: Any, type_: str, path: str = "") -> Iterator[tuple
     elif isinstance(shown, list) and isinstance(raw, list):
         for index, (item, raw_item) in enumerate(zip(shown, raw, strict=False)):
             yield from _exposed(item, raw_item, type_, f"{path}[{index}]")
+
+
+GENERATED = "generated-password-of-staging-backup-passphrase"
+"""The traceable mocks' value for staging's RandomPassword result (infra/plan/computed.py)."""
+
+
+def test_without_a_secure_value_the_passphrase_is_a_protected_random_password_planned_as_a_secret(
+    tmp_path: Path,
+) -> None:
+    """The committed staging stack sets no passphrase: pulumi-random makes one, protected, and it flows as a
+    secret into the Kubernetes Secret only; neither the plan nor the rendered manifests show it."""
+    from components.generated_secrets import PASSPHRASE_LENGTH
+
+    assert "micro-infra:backupPassphrase" not in load_stack("staging", ROOT).config
+    for traceable in (False, True):
+        graph = stack_graph("staging", traceable)
+        (password,) = graph.of_type("random:index/randomPassword:RandomPassword")
+        assert password.protect, "replacing it would make every existing backup unreadable"
+        assert password.inputs["length"] == PASSPHRASE_LENGTH and password.inputs["special"] is False
+        secret = graph.one("kubernetes:core/v1:Secret", "staging-uksouth-cockroach-backup-passphrase")
+        assert secret.inputs["stringData"] == MASK, secret.inputs
+        assert GENERATED not in json.dumps(report.preview_document(graph))
+    carriers = {r.name for r in graph.registrations if GENERATED in json.dumps(r.raw_inputs())}
+    assert carriers == {"staging-uksouth-cockroach-backup-passphrase"}, "it reaches the Secret, and nothing else"
+    renderer.render(graph, tmp_path)
+    assert not [p.name for p in tmp_path.iterdir() if GENERATED in p.read_text()]
+
+
+def test_a_secure_value_overrides_the_generated_passphrase(root: Path) -> None:
+    graph = marked(root, True)
+    assert graph.of_type("random:index/randomPassword:RandomPassword") == [], "the stack's own value wins"
+    secret = graph.one("kubernetes:core/v1:Secret", "staging-uksouth-cockroach-backup-passphrase")
+    assert PASSPHRASE in json.dumps(secret.raw_inputs()) and secret.inputs["stringData"] == MASK

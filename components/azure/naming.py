@@ -43,12 +43,14 @@ def identity(env: str, region: str, role: str) -> str:
     return f"id-{stem(env, region)}-{role}"
 
 
-def storage_account(env: str, region: str, role: str, subscription_id: str) -> str:
+def storage_account(env: str, region: str, role: str, subscription_id: str = "") -> str:
     """Storage accounts: 3-24 lowercase alphanumerics, globally unique.
 
     The hash is seeded with the subscription, as the baseline's `uniqueString(subscription().id, ...)`: a name
     computed from this public repository alone could be registered first by anyone, and a fork deploying the
     same environments would collide. Six hex characters (24 bits) keep it unique; the region is cut to fit.
+    Without a seed (the bootstrap's state account, whose name the backend URL needs before Azure is asked) the
+    name follows from the public strings alone.
     """
     digest = hashlib.sha256(f"{subscription_id}/{env}/{region}/{role}".encode()).hexdigest()[:6]
     head = f"st{role[:3]}{env[:6]}"
@@ -58,3 +60,9 @@ def storage_account(env: str, region: str, role: str, subscription_id: str) -> s
 def role_assignment(*parts: str) -> str:
     """Role assignment names must be GUIDs; deriving them makes re-runs idempotent."""
     return str(uuid.uuid5(_ROLE_NAMESPACE, "/".join(parts)))
+
+
+def key_vault(env: str, region: str) -> str:
+    """Key vaults: 3-24 alphanumerics and hyphens, globally unique; a short hash keeps long regions in."""
+    digest = hashlib.sha256(f"{env}/{region}/kv".encode()).hexdigest()[:4]
+    return f"kv-micro-{env[:8]}-{digest}"

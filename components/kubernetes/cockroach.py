@@ -55,6 +55,9 @@ BACKUP_IMAGE_CHART = "21.0.1"
 BACKUP_CLIENT_SECRET = "cockroach-backup-client-tls"
 PASSPHRASE_SECRET = "cockroach-backup-passphrase"
 PASSPHRASE_KEY = "passphrase"
+# Where the Job reads the passphrase: a file, not an env var, so it stays out of `kubectl describe`,
+# /proc/<pid>/environ and crash dumps (checkov CKV_K8S_35).
+PASSPHRASE_DIR = "/secrets/backup"
 SCHEDULE_LABEL = "micro_backups"
 CERTS_DIR = "/cockroach-certs"
 UID = 1000
@@ -275,9 +278,10 @@ def backup_schedule_sql(account: str, container: str, backup: Backup, encrypted:
 
 
 def backup_script(sql: str, encrypted: bool) -> str:
-    """bash for the Job: SQL-quote the passphrase from the environment (if any), then run `sql` as root."""
+    """bash for the Job: SQL-quote the passphrase from its file (if any), then run `sql` as root."""
     lines = ["set -eu"]
     if encrypted:
+        lines.append(f'BACKUP_PASSPHRASE=$(<"{PASSPHRASE_DIR}/{PASSPHRASE_KEY}")')
         lines.append("PASSPHRASE_SQL=${BACKUP_PASSPHRASE//\\'/\\'\\'}")
     lines.append(
         f'exec /cockroach/cockroach sql --certs-dir={CERTS_DIR} --host={PUBLIC_SERVICE}:{SQL_PORT} --execute="{sql}"'
@@ -286,17 +290,12 @@ def backup_script(sql: str, encrypted: bool) -> str:
 
 
 def backup_job_spec(sql: str, encrypted: bool, labels: dict[str, str]) -> dict[str, Any]:
-    """Job spec that runs `sql`; the passphrase reaches it only through secretKeyRef."""
-    env = (
-        [
-            {
-                "name": "BACKUP_PASSPHRASE",
-                "valueFrom": {"secretKeyRef": {"name": PASSPHRASE_SECRET, "key": PASSPHRASE_KEY}},
-            }
-        ]
-        if encrypted
-        else []
-    )
+    """Job spec that runs `sql`; the passphrase reaches it only as a read-only 0400 file."""
+    mounts = [{"name": "client-certs", "mountPath": CERTS_DIR, "readOnly": True}]
+    volumes: list[dict[str, Any]] = []
+    if encrypted:
+        mounts.append({"name": "backup-passphrase", "mountPath": PASSPHRASE_DIR, "readOnly": True})
+        volumes.append({"name": "backup-passphrase", "secret": {"secretName": PASSPHRASE_SECRET, "defaultMode": 0o400}})
     key_items = [
         {"key": "ca.crt", "path": "ca.crt"},
         {"key": "tls.crt", "path": f"client.{CLIENT_USER}.crt"},
@@ -317,10 +316,9 @@ def backup_job_spec(sql: str, encrypted: bool, labels: dict[str, str]) -> dict[s
                         "name": "create-schedule",
                         "image": BACKUP_IMAGE,
                         "command": ["/bin/bash", "-c", backup_script(sql, encrypted)],
-                        "env": env,
                         "resources": SMALL_RESOURCES,
                         "securityContext": container_security_context(JOB_UID),
-                        "volumeMounts": [{"name": "client-certs", "mountPath": CERTS_DIR, "readOnly": True}],
+                        "volumeMounts": mounts,
                     }
                 ],
                 "volumes": [
@@ -331,7 +329,8 @@ def backup_job_spec(sql: str, encrypted: bool, labels: dict[str, str]) -> dict[s
                             "defaultMode": 0o400,
                             "sources": [{"secret": {"name": BACKUP_CLIENT_SECRET, "items": key_items}}],
                         },
-                    }
+                    },
+                    *volumes,
                 ],
             },
         },

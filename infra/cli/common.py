@@ -21,6 +21,15 @@ out = Console()
 
 BAD_INPUT = 2
 
+_json_errors = False
+"""Set by a command run with --json: errors are then also a JSON document on stdout."""
+
+
+def json_errors(enabled: bool) -> None:
+    """Under --json, fail() also writes {"error": {"message", "exitCode"}} to stdout, for machines."""
+    global _json_errors
+    _json_errors = enabled
+
 
 class StackName(StrEnum):
     local = "local"
@@ -30,8 +39,10 @@ class StackName(StrEnum):
 
 
 def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
-    """One clear message on stderr, no traceback."""
+    """One clear message on stderr, no traceback (and the same as JSON on stdout under --json)."""
     sys.stderr.write(message.rstrip() + "\n")
+    if _json_errors:
+        emit_json({"error": {"message": message.rstrip(), "exitCode": code}})
     raise typer.Exit(code)
 
 

@@ -9,6 +9,7 @@ An engine failure exits 1 with the engine's own error message.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,18 +18,36 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from infra.cli.common import console, emit_json, fail, fail_config, out, writable
+from infra.cli.common import console, emit_json, fail, fail_config, json_errors, out, writable
 from infra.config.errors import ConfigError
+from infra.config.model import Cloud
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
 
-    from infra.engine import EngineStack, Prepared, Result
+    from infra.engine import EngineStack, Prepared, Result, UpOptions
 
 ENGINE_FAILED = 1
+NOT_CONFIRMED = 1
 
 StackOption = Annotated[str, typer.Option("--stack", "-s", help="Stack to run (stacks/Pulumi.<stack>.yaml).")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print only the machine document on stdout.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print only the machine document on stdout (errors too, as {error: ...}).")
+]
+# Passed to the engine as `pulumi up`/`pulumi preview` take them.
+TargetOption = Annotated[
+    list[str] | None, typer.Option("--target", "-t", help="Only this resource URN (repeatable), as pulumi --target.")
+]
+ReplaceOption = Annotated[
+    list[str] | None, typer.Option("--replace", help="Replace this resource URN (repeatable), as pulumi --replace.")
+]
+RefreshOption = Annotated[bool, typer.Option("--refresh", "-r", help="Refresh the state first, as pulumi --refresh.")]
+DiffOption = Annotated[bool, typer.Option("--diff", help="Show the changed properties of each resource.")]
+PolicyPackOption = Annotated[
+    list[str] | None,
+    typer.Option("--policy-pack", help="Run this policy pack (repeatable), e.g. policy/analyzer, as pulumi does."),
+]
+MessageOption = Annotated[str | None, typer.Option("--message", "-m", help="Message recorded with the update.")]
 
 
 def preview(
@@ -37,15 +56,23 @@ def preview(
     comment: Annotated[
         Path | None, typer.Option("--comment", help="Also write the changes as a markdown PR comment to this file.")
     ] = None,
+    target: TargetOption = None,
+    replace: ReplaceOption = None,
+    refresh: RefreshOption = False,
+    diff: DiffOption = False,
+    policy_pack: PolicyPackOption = None,
+    message: MessageOption = None,
 ) -> None:
     """Show what `up` would change, from the real engine against the stack's deployed state.
 
     The stack is created in the backend if it is not there yet (every resource is then a create).
     """
+    json_errors(as_json)
+    options = _options(target, replace, refresh, diff, policy_pack, message)
     if comment is not None:
         writable(comment, "--comment")
     engine_stack = _open(stack, create=True)
-    result = run_command(engine_stack, "preview")
+    result = run_command(engine_stack, "preview", options)
     if comment is not None:
         try:
             comment.write_text(preview_comment(result, engine_stack.prepared.backend))
@@ -58,12 +85,34 @@ def preview(
 def up(
     stack: StackOption,
     as_json: JsonOption = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm; required for the platform environment.")] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Apply without the preview and question (needed without a terminal).")
+    ] = False,
+    target: TargetOption = None,
+    replace: ReplaceOption = None,
+    refresh: RefreshOption = False,
+    diff: DiffOption = False,
+    policy_pack: PolicyPackOption = None,
+    message: MessageOption = None,
 ) -> None:
-    """Create or update the stack's resources (runs the program, then applies every change)."""
+    """Create or update the stack's resources, as `pulumi up` does: preview, ask, then apply.
+
+    In a terminal every stack is previewed and the update waits for a yes. Without one, a cloud stack
+    needs --yes (nothing runs otherwise); a kind stack (local, parity) is applied directly.
+    """
+    json_errors(as_json)
+    options = _options(target, replace, refresh, diff, policy_pack, message)
     prepared = prepare_stack(stack)
-    _require_yes_for_platform(prepared, "up", yes)
-    result = run_command(open_stack(prepared, create=True), "up")
+    interactive = sys.stdin.isatty()
+    if prepared.stack.environment.cloud is not Cloud.kind and not yes and not interactive:
+        fail(f"up of stack {stack} (a cloud stack) asks before it changes anything: pass --yes, or use a terminal")
+    engine_stack = open_stack(prepared, create=True)
+    if not yes and interactive:
+        planned = run_command(engine_stack, "preview", options)
+        console.print(summary_table(planned))
+        if not _confirmed(f"Apply these changes to stack {stack}?"):
+            fail(f"up of stack {stack}: not confirmed; nothing was changed", NOT_CONFIRMED)
+    result = run_command(engine_stack, "up", options)
     report(result, as_json)
 
 
@@ -73,6 +122,7 @@ def destroy(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm deleting every resource of the stack.")] = False,
 ) -> None:
     """Delete every resource of the stack (its state and stack file stay)."""
+    json_errors(as_json)
     if not yes:
         fail(f"destroy deletes every resource of stack {stack}: pass --yes to confirm")
     prepared = prepare_stack(stack)
@@ -86,6 +136,7 @@ def refresh(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm; required for the platform environment.")] = False,
 ) -> None:
     """Update the stack's state from what really exists (no resource is changed)."""
+    json_errors(as_json)
     prepared = prepare_stack(stack)
     _require_yes_for_platform(prepared, "refresh", yes)
     result = run_command(open_stack(prepared, create=False), "refresh")
@@ -100,6 +151,7 @@ def outputs(
     """Print the stack's outputs from its last `up`."""
     from infra.engine import EngineError, outputs_json
 
+    json_errors(as_json)
     engine_stack = _open(stack, create=False)
     try:
         values = outputs_json(engine_stack.outputs(), show_secrets)
@@ -148,14 +200,40 @@ def _require_yes_for_platform(prepared: Prepared, command: str, yes: bool) -> No
         fail(f"{command} on stack {prepared.stack.name} changes production (platform): pass --yes to confirm")
 
 
-def run_command(engine_stack: EngineStack, command: str) -> Result:
+def _options(
+    target: list[str] | None,
+    replace: list[str] | None,
+    refresh: bool,
+    diff: bool,
+    policy_pack: list[str] | None,
+    message: str | None,
+) -> UpOptions:
+    from infra.engine import UpOptions
+
+    packs = tuple(str(Path(p).resolve()) for p in policy_pack or ())  # the engine runs in the project root
+    return UpOptions(tuple(target or ()), tuple(replace or ()), refresh, diff, packs, message)
+
+
+def _confirmed(question: str) -> bool:
+    """Ask on the terminal (the question on stderr, so stdout stays the result); only yes/y proceeds."""
+    try:
+        answer = console.input(escape(f"{question} [y/N] "))
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def run_command(engine_stack: EngineStack, command: str, options: UpOptions | None = None) -> Result:
     from infra.engine import EngineError
 
-    progress = Progress(command, engine_stack.name)
+    progress = Progress(command, engine_stack.name, diff=bool(options and options.diff))
     try:
         with console.status(progress.line, spinner="dots") as status:
             progress.status = status
-            result = getattr(engine_stack, command)(on_event=progress)
+            if options is not None:
+                result = getattr(engine_stack, command)(on_event=progress, options=options)
+            else:
+                result = getattr(engine_stack, command)(on_event=progress)
     except EngineError as exc:
         fail(f"{command} of stack {engine_stack.name} failed:\n{exc}", ENGINE_FAILED)
     done = f"{command} of stack {engine_stack.name}: done in {result.seconds:.1f}s"
@@ -195,9 +273,11 @@ class Progress:
     once each. Events arrive on the Automation API's gRPC threads, hence the lock.
     """
 
-    def __init__(self, command: str, stack: str) -> None:
+    def __init__(self, command: str, stack: str, diff: bool = False) -> None:
         self.command = command
         self.stack = stack
+        self.diff = diff
+        """--diff: each logged operation also names the properties it changes."""
         self.line = f"{command} of stack {stack}: starting the engine"
         self.status: Any = None
         self.done = 0
@@ -233,6 +313,8 @@ class Progress:
         self._seen.add(key)
         verb = f"would be {done}" if would else done
         line = f"[{colour}]{sign}[/] {escape(meta.type)} {escape(_name(meta.urn))} {verb}"
+        if self.diff and meta.diffs:
+            line += f" [dim]({escape(', '.join(meta.diffs))})[/]"
         console.print(line, soft_wrap=True, highlight=False)
 
     def _diagnostic(self, diag: auto.DiagnosticEvent) -> None:

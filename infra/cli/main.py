@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from infra.cli import check, diff, doctor, engine_cmds, local, plan, promote, render, stack
+from infra.cli import bootstrap, check, diff, doctor, engine_cmds, local, plan, promote, render, stack
 from infra.cli.common import BAD_INPUT
 from infra.config.errors import ConfigError
 from infra.plan.memory import relax_collections
@@ -25,6 +25,7 @@ app.command("doctor")(doctor.doctor)
 app.command("render")(render.render)
 app.add_typer(stack.app, name="stack")
 app.command("promote")(promote.promote)
+app.command("bootstrap")(bootstrap.bootstrap)
 app.command("diff")(diff.diff)
 app.command("preview")(engine_cmds.preview)
 app.command("up")(engine_cmds.up)
@@ -38,8 +39,8 @@ app.add_typer(local.app, name="local")
 def main() -> None:
     """micro-infra: plan, preview and run the Micro platform's Pulumi stacks.
 
-    Offline commands (plan, render, check, diff) need only Python. Engine commands (preview, up,
-    destroy, refresh, outputs) need the pulumi CLI: scripts/ensure-pulumi builds it.
+    Offline commands (plan, render, check, diff, bootstrap --dry-run) need only Python. Engine commands
+    (preview, up, destroy, refresh, outputs, bootstrap) need the pulumi CLI (https://www.pulumi.com/docs/install/).
     """
 
 

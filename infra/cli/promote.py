@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from infra.cli.common import console, emit_json, fail, fail_config
+from infra.cli.common import console, emit_json, fail, fail_config, json_errors
 from infra.config.errors import ConfigError
 from infra.workflows import FlagError
 
@@ -22,22 +22,28 @@ def promote(
     source: Annotated[str, typer.Option("--from", help="Environment whose release pins are copied (staging).")],
     target: Annotated[str, typer.Option("--to", help="Environment that receives them (platform).")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff; write nothing.")] = False,
-    require_deployed: Annotated[
+    allow_undeployed: Annotated[
         bool,
-        typer.Option("--require-deployed", help="Fail, rather than warn, when the source stack cannot be checked."),
+        typer.Option(
+            "--allow-undeployed",
+            help="Promote even when the source stack is not running these pins, or cannot be checked.",
+        ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Copy the `release` block (image tags and digests, chart versions) from one environment to another.
 
     Only `release` changes: domains, sizes, ACME and secrets stay as they are, byte for byte.
-    Refuses when the source stack is not running those pins, or when the target's offline plan
-    would delete or replace a protected resource. Writes environments/<to>.yaml for review (a
-    pull request) and prints the unified diff; `--dry-run` only prints it.
+    Promotion goes one way: the target's `promote_from` names its only source (platform: staging).
+    Refuses when the source stack is not running those pins or cannot be checked (unless
+    --allow-undeployed), or when the target's offline plan would delete or replace a protected
+    resource. Writes environments/<to>.yaml for review (a pull request) and prints the unified diff;
+    `--dry-run` only prints it.
     """
     from infra.config.loader import repo_root
     from infra.workflows import promote as workflow
 
+    json_errors(as_json)
     root = repo_root()
     try:
         promotion = workflow.prepare(source, target, root)
@@ -49,7 +55,7 @@ def promote(
     if promotion.up_to_date:
         _finish(result | {"changed": False, "written": False}, as_json, f"{target} is already up to date with {source}")
         return
-    result["deployedCheck"] = _check_deployed(workflow.deployed_release(source, root), promotion, require_deployed)
+    result["deployedCheck"] = _check_deployed(workflow.deployed_release(source, root), promotion, allow_undeployed)
     try:
         diffs = workflow.plan_promotion(promotion, root)
     except ConfigError as exc:
@@ -81,25 +87,25 @@ def promote(
     console.print(done, soft_wrap=True)
 
 
-def _check_deployed(deployed: dict[str, Any] | None, promotion: Promotion, required: bool) -> str:
-    """Is the source stack running the pins it hands on? `skipped` when no engine is reachable."""
+def _check_deployed(deployed: dict[str, Any] | None, promotion: Promotion, allowed: bool) -> str:
+    """Is the source stack running the pins it hands on? Refuses unless it is, or --allow-undeployed."""
+    source = promotion.source
     if deployed is None:
-        if required:
-            fail(f"--require-deployed: cannot read stack {promotion.source}'s outputs (no pulumi CLI or backend)")
-        console.print(
-            f"warning: could not reach the engine; not checked that stack {promotion.source} runs these pins",
-            soft_wrap=True,
-        )
-        return "skipped"
-    if deployed != promotion.release:
+        problem = f"cannot read stack {source}'s outputs (no pulumi CLI, credentials or backend here)"
+    elif deployed != promotion.release:
         from infra.workflows.promote import release_changes
 
         differs = release_changes(deployed, promotion.release) if deployed else ["it has no release output"]
+        problem = f"stack {source} is not running environments/{source}.yaml's release ({'; '.join(differs[:3])})"
+    else:
+        return "matched"
+    if not allowed:
         fail(
-            f"--from: stack {promotion.source} is not running environments/{promotion.source}.yaml's release "
-            f"({'; '.join(differs[:3])}); deploy {promotion.source} first, or point PULUMI_BACKEND_URL at its state"
+            f"--from: {problem}; deploy {source} first (or point PULUMI_BACKEND_URL at its state), "
+            "or pass --allow-undeployed to promote pins nobody has run"
         )
-    return "matched"
+    console.print(f"warning: --allow-undeployed: {problem}", soft_wrap=True)
+    return "skipped" if deployed is None else "overridden"
 
 
 def _finish(result: dict[str, Any], as_json: bool, message: str) -> None:

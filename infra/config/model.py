@@ -458,6 +458,9 @@ class Environment(Strict):
     datastores: Datastores | None = None
     """etcd, NATS and CockroachDB; required in `datastores` mode, absent in `zero-dependency` mode."""
     release: Release
+    promote_from: EnvName | None = None
+    """The one environment whose release pins `infra promote` may copy here; promotion goes one way,
+    and an environment without it takes none."""
 
     @property
     def is_cloud(self) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import ipaddress
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 # --- DNS ------------------------------------------------------------------------------------------
 
@@ -105,6 +105,8 @@ def image_repository(value: str) -> str:
 _QUANTITY = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<suffix>[KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?")
 """k8s.io/apimachinery/pkg/api/resource/quantity.go, the serialization format: <number><suffix>, suffix a
 binary SI (Ki..Ei), decimal SI (n, u, m, "", k..E) or decimal exponent (e3). No sign: a resource is positive."""
+QUANTITY_MAX = Decimal(2**63 - 1)
+"""quantity.go: "no quantity may represent a number greater than 2^63-1 in magnitude"."""
 _FACTORS = {
     **{s: Decimal(1024) ** (i + 1) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
     **{s: Decimal(10) ** e for s, e in (("n", -9), ("u", -6), ("m", -3), ("", 0), ("k", 3), ("M", 6), ("G", 9))},
@@ -123,10 +125,14 @@ def quantity_value(value: str) -> Decimal:
         raise ValueError(f"{value!r} is not a Kubernetes quantity such as 500m or 2Gi")
     suffix = match["suffix"] or ""
     try:
-        factor = Decimal(10) ** int(suffix[1:]) if suffix[:1] in ("e", "E") else _FACTORS[suffix]
-        return Decimal(match["number"]) * factor
-    except (InvalidOperation, OverflowError, KeyError):
+        exponent = suffix not in _FACTORS  # e3, E-2 (the regex admits nothing else)
+        factor = Decimal(10) ** int(suffix[1:]) if exponent else _FACTORS[suffix]
+        amount = Decimal(match["number"]) * factor
+    except (ArithmeticError, KeyError, ValueError):  # decimal's Overflow and InvalidOperation are ArithmeticErrors
         raise ValueError(f"{value!r} is not a Kubernetes quantity such as 500m or 2Gi") from None
+    if amount > QUANTITY_MAX:
+        raise ValueError(f"{value!r} is larger than a Kubernetes quantity can be (2^63-1)")
+    return amount
 
 
 def resource_quantity(value: str, resource: str) -> str:

@@ -84,6 +84,12 @@ def outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         out["nameServers"] = [f"ns1-of-{name}", f"ns2-of-{name}"]
     elif typ == "azure-native:storage:StorageAccount":
         out["primaryEndpoints"] = {"blob": f"https://{inputs.get('accountName', name)}.blob.core.windows.net/"}
+    elif typ == "azure-native:keyvault:Key":
+        vault, key = inputs.get("vaultName", "vault"), inputs.get("keyName", name)
+        uri = f"https://{vault}.vault.azure.net/keys/{key}/version-of-{name}"
+        out["properties"] = {**inputs.get("properties", {}), "keyUri": uri.rsplit("/", 1)[0], "keyUriWithVersion": uri}
+    elif typ == "random:index/randomPassword:RandomPassword":
+        out["result"] = f"generated-password-of-{name}"  # a secret output: tests follow this marker
     return out
 
 
@@ -91,7 +97,13 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 
 def stack_reference_outputs(name: str, known: bool) -> dict[str, Any]:
-    """A zone-owning stack's outputs: traceable in tests, unknown in a plan (as in a real preview)."""
+    """A zone-owning stack's outputs: traceable in tests, unknown in a plan (as in a real preview).
+
+    A bootstrap stack (infra/bootstrap) is referenced for what the first environment shares instead.
+    """
+    if "/micro-infra-bootstrap/" in name:
+        keys = ("backendUrl", "bootstrapBackendUrl", "stateContainerId", "readerPrincipalId", "readerClientId")
+        return {k: (f"{k}-of-{name}" if known else UNKNOWN) for k in keys}
     if not known:
         return {"resourceGroup": UNKNOWN, "dnsZones": UNKNOWN, "nameServers": UNKNOWN}
     group = f"rg-of-{name}"

@@ -68,8 +68,8 @@ class Promotion:
 def prepare(source: str, target: str, root: Path) -> Promotion:
     """Load both environments and compute the target's new text; nothing is written.
 
-    Raises FlagError (unknown or identical environments) or ConfigError (invalid files, or an
-    edit that would change more than `release`).
+    Raises FlagError (unknown or identical environments, or a target whose `promote_from` is not the
+    source) or ConfigError (invalid files, or an edit that would change more than `release`).
     """
     known = environment_names(root)
     for flag, name in (("--from", source), ("--to", target)):
@@ -77,9 +77,12 @@ def prepare(source: str, target: str, root: Path) -> Promotion:
             raise FlagError(f"{flag}: no environment {name!r}; environments: {', '.join(known)}")
     if source == target:
         raise FlagError(f"--to: {target} is also the source; promote from one environment to another")
-    src = _load(root, source)
     rel = f"environments/{target}.yaml"
     dst = _load(root, target)
+    if dst.promote_from != source:
+        takes = f"takes release pins from {dst.promote_from} only" if dst.promote_from else "takes no promotions"
+        raise FlagError(f"--from: {rel} {takes} (its promote_from); promotion goes one way")
+    src = _load(root, source)
     before = read_file(root / rel, rel).decode()
     release = src.release.model_dump(mode="json")
     changes = tuple(release_changes(dst.release.model_dump(mode="json"), release))
