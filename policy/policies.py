@@ -11,6 +11,7 @@ Mandatory rules fail a preview; advisory rules are reported and never fail one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -29,6 +30,25 @@ DATASTORE_CHARTS = ("nats", "cockroachdb")
 AZURE_STATEFUL = ("dns:Zone", "network:PublicIPAddress", "storage:StorageAccount", "storage:BlobContainer")
 """Azure resources whose loss is not undone by re-creating them: delegations, addresses, backups."""
 RESOURCE_GROUP = "resources:ResourceGroup"
+CLUSTER = "containerservice:ManagedCluster"
+IDENTITY = "managedidentity:UserAssignedIdentity"
+ZONE = "dns:Zone"
+ROLE_ASSIGNMENT = "authorization:RoleAssignment"
+ROLE_DEFINITION = "authorization:RoleDefinition"
+LOCKS = (
+    "authorization:ManagementLockByScope",
+    "authorization:ManagementLockAtResourceLevel",
+    "authorization:ManagementLockAtResourceGroupLevel",
+)
+INTERACTIVE_LOGIN = ("exec", "auth-provider", "devicecode", "interactive")
+"""What a kubeconfig that logs in through a plugin, or by asking someone, contains (client-go's exec and auth-provider
+users; kubelogin's `--login devicecode` / `interactive`). A provider with one blocks or fails in CI."""
+ALLOWED_BUILT_IN_ROLES = {
+    "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b": CLUSTER,  # Azure Kubernetes Service RBAC Cluster Admin, on a cluster
+    "4d97b98b-1d4f-4787-a291-c67834d212e7": RESOURCE_GROUP,  # Network Contributor, on a group of public IPs only
+}
+"""Built-in roles the program may assign, and the one kind of scope each may have (components/azure/roles.py
+BUILT_IN_ALLOWED says to whom; tests keep the two in step). Every other grant uses a custom role."""
 WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod")
 LONG_RUNNING = ("Deployment", "StatefulSet", "DaemonSet")
 HELM = ("kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart")
@@ -385,6 +405,82 @@ def production_aks_no_local_accounts(r: Resource) -> Iterator[str]:
             yield f"{r.label}: disableLocalAccounts is {value!r}; production clusters must set it to true"
 
 
+def no_interactive_credential(r: Resource) -> Iterator[str]:
+    """A Kubernetes provider's kubeconfig holds a token or a certificate, never a login plugin or a prompt."""
+    if r.type != "pulumi:providers:kubernetes":
+        return
+    kubeconfig = _str(r.props.get("kubeconfig"))
+    if kubeconfig in ("", UNKNOWN, "[secret]"):
+        return  # a context (kind) or a value only the engine sees; CrossGuard judges it unmasked at preview and up
+    found = [word for word in INTERACTIVE_LOGIN if re.search(rf"(?<![\w-]){word}(?![\w-])", kubeconfig)]
+    if found:
+        yield (
+            f"{r.label}: the kubeconfig logs in through {', '.join(found)}; CI has no one to answer a login"
+            " prompt: give the provider a token (components/azure/aks_cluster.py)"
+        )
+
+
+def cluster_protected(resources: Sequence[Resource]) -> Iterator[Finding]:
+    """The AKS cluster (its node group holds every datastore disk) and its control-plane identity carry `protect`."""
+    for cluster in (r for r in resources if r.azure == CLUSTER):
+        if not cluster.protect:
+            yield Finding(cluster.urn, f"{cluster.label} holds every datastore volume; set protect=True")
+        for identity in (r for r in resources if r.azure == IDENTITY and r.urn in cluster.dependencies):
+            if not identity.protect:
+                yield Finding(identity.urn, f"{identity.label} is {cluster.label}'s identity; set protect=True")
+
+
+def zones_locked(resources: Sequence[Resource]) -> Iterator[Finding]:
+    """Every DNS zone this stack owns has a CanNotDelete lock on it (or on a record set of it)."""
+    locks = [r for r in resources if r.azure in LOCKS and _str(r.props.get("level")) in ("CanNotDelete", UNKNOWN)]
+    for zone in (r for r in resources if r.azure == ZONE):
+        if not any(zone.urn in lock.dependencies for lock in locks):
+            yield Finding(
+                zone.urn,
+                f"{zone.label} has no CanNotDelete lock: `protect` stops only Pulumi, and a deleted zone loses its"
+                " delegation",
+            )
+
+
+def least_privilege_roles(resources: Sequence[Resource]) -> Iterator[Finding]:
+    """Built-in roles only from ALLOWED_BUILT_IN_ROLES on their kind of scope; custom roles without wide wildcards."""
+    by_urn = {r.urn: r for r in resources}
+    for grant in (r for r in resources if r.azure == ROLE_ASSIGNMENT):
+        role = _str(grant.props.get("roleDefinitionId"))
+        if role == UNKNOWN or "/roleDefinitions/" not in role:
+            continue  # a custom role of this stack; judged below
+        guid = role.rsplit("/", 1)[-1].lower()
+        scope_kind = ALLOWED_BUILT_IN_ROLES.get(guid)
+        if scope_kind is None:
+            yield Finding(grant.urn, f"{grant.label} grants built-in role {guid}, which is wider than any job here")
+            continue
+        scopes = [by_urn[d] for d in grant.dependencies if d in by_urn and by_urn[d].azure == scope_kind]
+        if not scopes:
+            yield Finding(grant.urn, f"{grant.label} grants {guid} on something other than a {scope_kind}")
+        for group in (s for s in scopes if s.azure == RESOURCE_GROUP):
+            held = [r for r in resources if _holds(group, r) and r.azure and r.azure not in _GROUP_FURNITURE]
+            others = sorted({r.azure for r in held} - {"network:PublicIPAddress"})
+            if others:
+                yield Finding(
+                    grant.urn,
+                    f"{grant.label} grants Network Contributor on {group.label}, which also holds {', '.join(others)}",
+                )
+    for definition in (r for r in resources if r.azure == ROLE_DEFINITION):
+        for permission in _list(definition.props.get("permissions")):
+            for key in ("actions", "dataActions"):
+                wide = [a for a in _list(_map(permission).get(key)) if _too_wide(_str(a))]
+                if wide:
+                    yield Finding(definition.urn, f"{definition.label} {key} {', '.join(wide)}: wider than one type")
+
+
+_GROUP_FURNITURE = (RESOURCE_GROUP, ROLE_ASSIGNMENT, *LOCKS)
+
+
+def _too_wide(action: str) -> bool:
+    """`*`, `Microsoft.X/*` and `Microsoft.X/type/*` reach every child of a type; `.../type/TXT/*` does not."""
+    return action.endswith("*") and len(action.split("/")) <= 3
+
+
 # --- mandatory: containers are sized, unprivileged and pinned ---------------------------------
 
 
@@ -600,6 +696,35 @@ POLICIES: tuple[Policy, ...] = (
         MANDATORY,
         "resource",
         production_aks_no_local_accounts,
+    ),
+    Policy(
+        "no-interactive-credential",
+        "No Kubernetes provider's kubeconfig logs in through an exec plugin, an auth provider or a prompt.",
+        MANDATORY,
+        "resource",
+        no_interactive_credential,
+    ),
+    Policy(
+        "cluster-protected",
+        "The AKS cluster and its control-plane identity are protected.",
+        MANDATORY,
+        "stack",
+        cluster_protected,
+    ),
+    Policy(
+        "dns-zones-locked",
+        "Every DNS zone has a CanNotDelete management lock.",
+        MANDATORY,
+        "stack",
+        zones_locked,
+    ),
+    Policy(
+        "least-privilege-roles",
+        "Role assignments use only the allowed built-in roles on their kind of scope; custom roles have no "
+        "provider- or type-wide wildcard.",
+        MANDATORY,
+        "stack",
+        least_privilege_roles,
     ),
     Policy(
         "container-resources",

@@ -120,3 +120,19 @@ def test_arm_resource_reads_only_declared_outputs_and_only_azure_types() -> None
     (ip,) = graph.of_type("azure-native:network:PublicIPAddress")
     assert ip.inputs == {"location": "uksouth"}, "declared outputs are not sent as inputs"
     assert ip.version == PROVIDER_VERSION
+
+
+@pytest.mark.parametrize("stack", AZURE_STACKS)
+def test_every_taggable_azure_resource_carries_the_one_tag_set(stack: str) -> None:
+    """Cost reports and tag policies group an environment only if nothing is left out (tags.tags)."""
+    taggable = [
+        r
+        for r in stack_graph(stack).registrations
+        if r.type.startswith("azure-native:") and "tags" in _types.input_type_types(_args_class(r.type))
+    ]
+    assert len(taggable) >= 8
+    for r in taggable:
+        tags = r.inputs.get("tags")
+        assert isinstance(tags, dict), f"{r.urn} has no tags"
+        assert set(tags) == {"project", "environment", "region", "role", "managed-by"}, r.urn
+        assert tags["environment"] == stack and tags["project"] == "micro-infra", r.urn

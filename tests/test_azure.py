@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
+import yaml
 
 from components.azure import naming
+from components.azure.aks_cluster import AKS_SERVER_APP, token_kubeconfig
 from components.azure.azure_region import AzureRegion, AzureRegionArgs
+from components.azure.backup_storage import retention_rule
 from components.azure.dns_records import records
 from components.azure.dns_zones import DnsZones, DnsZonesArgs
-from components.azure.roles import DNS_ZONE_CONTRIBUTOR, NETWORK_CONTRIBUTOR, STORAGE_BLOB_DATA_CONTRIBUTOR
+from components.azure.roles import (
+    AKS_RBAC_CLUSTER_ADMIN,
+    DNS_ZONE_CONTRIBUTOR,
+    NETWORK_CONTRIBUTOR,
+    STORAGE_BLOB_DATA_CONTRIBUTOR,
+)
 from components.kubernetes.contracts import CERT_MANAGER_SA, COCKROACH_SA
+from components.kubernetes.edge import PIP_RESOURCE_GROUP
 from infra.config.loader import load_environment
 from infra.config.regions import AZURE_REGIONS
+from infra.plan import computed
 from infra.plan.engine import Graph, Registration
 
-from .conftest import ROOT, component_graph
+from .conftest import ROOT, component_graph, stack_graph
 
 _graphs: dict[tuple[str, str | None], Graph] = {}
 
@@ -27,6 +38,12 @@ ROLE = "azure-native:authorization:RoleAssignment"
 FEDERATION = "azure-native:managedidentity:FederatedIdentityCredential"
 IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
 CLUSTER = "azure-native:containerservice:ManagedCluster"
+GROUP = "azure-native:resources:ResourceGroup"
+LOCK = "azure-native:authorization:ManagementLockByScope"
+ROLE_DEFINITION = "azure-native:authorization:RoleDefinition"
+SUB = "/subscriptions/00000000-0000-0000-0000-000000000000"
+INTERACTIVE = re.compile(r"devicecode|interactive|kubelogin|exec:|auth-provider", re.IGNORECASE)
+"""What a kubeconfig that logs in by asking someone (or needs a login binary) contains."""
 
 
 def region_graph(env_name: str, owner_stack: str | None = None) -> Graph:
@@ -93,22 +110,84 @@ def test_three_zone_redundant_static_ips(cloud: Graph) -> None:
         assert ip.inputs["zones"] == ["1", "2", "3"], ip.urn
 
 
-def test_cluster_identity_may_use_each_ip(cloud: Graph) -> None:
+def test_cluster_identity_may_list_the_ips_group_which_holds_only_the_ips(cloud: Graph) -> None:
+    """cloud-provider-azure lists the group's IPs to find one by name: a role on each IP is not enough."""
     control_plane = cloud.one(IDENTITY, f"{cloud.stack}-uksouth-aks-control-plane")
-    grants = roles(cloud, NETWORK_CONTRIBUTOR)
-    scopes = sorted(g.inputs["scope"] for g in grants)
-    ip_ids = sorted(
-        f"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-micro-{cloud.stack}-uksouth"
-        f"/providers/PublicIPAddress/{ip.inputs['publicIpAddressName']}"
-        for ip in cloud.of_type(PIP)
+    edge_group = cloud.one(GROUP, f"{cloud.stack}-uksouth-edge-rg")
+    (grant,) = roles(cloud, NETWORK_CONTRIBUTOR)
+    assert (
+        grant.inputs["scope"]
+        == f"{SUB}/resourceGroups/{edge_group.inputs['resourceGroupName']}/providers/ResourceGroup/{edge_group.inputs['resourceGroupName']}"
     )
-    assert scopes == ip_ids
-    for grant in grants:
-        assert grant.inputs["principalId"] == f"principal-id-of-{control_plane.name}", grant.urn
+    assert grant.inputs["principalId"] == f"principal-id-of-{control_plane.name}"
+    held = [
+        r for r in cloud.registrations if r.inputs.get("resourceGroupName") == edge_group.inputs["resourceGroupName"]
+    ]
+    assert {r.type for r in held} - {GROUP} == {PIP}, "the edge group holds the public IPs and nothing else"
+    assert len(held) == 1 + 3
+
+
+def test_envoy_services_wait_for_the_network_grant() -> None:
+    """The Service's resource-group annotation is an output of the grant: the first sync cannot beat it."""
+    graph = stack_graph("staging")
+    (grant,) = roles(graph, NETWORK_CONTRIBUTOR)
+    proxies = graph.of_type("kubernetes:gateway.envoyproxy.io/v1alpha1:EnvoyProxy")
+    assert len(proxies) == 3
+    for proxy in proxies:
+        assert grant.urn in proxy.dependencies, proxy.urn
+        service = proxy.inputs["spec"]["provider"]["kubernetes"]["envoyService"]
+        assert service["annotations"][PIP_RESOURCE_GROUP] == "rg-micro-staging-uksouth-edge"
+
+
+def test_kubeconfigs_log_in_without_anyone_and_without_kubelogin(cloud: Graph) -> None:
+    """AKS hands out `kubelogin --login devicecode`; the provider gets the CA, the server and a token instead."""
+    (provider,) = cloud.of_type("pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == "[secret]"
+    config = yaml.safe_load(provider.raw_inputs()["kubeconfig"])
+    cluster = f"aks-micro-{cloud.stack}-uksouth"
+    assert config["clusters"] == [
+        {
+            "name": cluster,
+            "cluster": {
+                "certificate-authority-data": f"ca-of-{cluster}",
+                "server": f"https://{cluster}.hcp.example:443",
+            },
+        }
+    ]
+    ((user,),) = [[u["user"] for u in config["users"]]]
+    assert user == {"token": f"token-for-{AKS_SERVER_APP}"}, "a bearer token for the AKS server app, nothing else"
+    assert "exec" not in provider.raw_inputs()["kubeconfig"] and "devicecode" not in provider.raw_inputs()["kubeconfig"]
+    assert provider.inputs["clusterIdentifier"] == cluster
+
+
+def test_the_token_kubeconfig_drops_every_interactive_user() -> None:
+    aks = base64.b64encode(computed.kubeconfig("aks-x").encode()).decode()
+    assert "devicecode" in base64.b64decode(aks).decode(), "the fixture is what AKS returns"
+    built = token_kubeconfig({"kubeconfigs": [{"name": "clusterUser", "value": aks}]}, {"token": "t"})
+    assert INTERACTIVE.search(built) is None, built
+    assert yaml.safe_load(built)["users"] == [{"name": "deployer", "user": {"token": "t"}}]
+
+
+def test_the_deployer_and_the_operators_administer_the_cluster_before_the_provider_connects(cloud: Graph) -> None:
     cluster = cloud.one(CLUSTER, f"{cloud.stack}-uksouth-aks-cluster")
-    assert cluster.inputs["identity"]["userAssignedIdentities"] == [f"{control_plane.inputs['resourceName']}-id"] or (
-        cluster.inputs["identity"]["type"] == "UserAssigned"
-    )
+    grants = roles(cloud, AKS_RBAC_CLUSTER_ADMIN)
+    env = load_environment(ROOT / "environments" / f"{cloud.stack}.yaml")
+    assert {(g.inputs["principalId"], g.inputs["principalType"]) for g in grants} == {
+        ("plan-object", "ServicePrincipal"),
+        (env.regions[0].cluster.operators_group_id, "Group"),
+    }
+    assert {g.inputs["scope"] for g in grants} == {
+        f"{SUB}/resourceGroups/rg-micro-{cloud.stack}-uksouth/providers/ManagedCluster/{cluster.inputs['resourceName']}"
+    }
+    (provider,) = cloud.of_type("pulumi:providers:kubernetes")
+    assert {g.urn for g in grants} <= set(provider.dependencies), "the provider waits for the grants"
+    assert cluster.inputs["aadProfile"]["adminGroupObjectIDs"] == []
+
+
+def test_records_are_created_after_their_zone(cloud: Graph) -> None:
+    zones = {z.inputs["zoneName"]: z.urn for z in cloud.of_type(ZONE)}
+    for record in cloud.of_type(RECORD):
+        assert zones[record.inputs["zoneName"]] in record.dependencies, f"{record.urn} does not wait for its zone"
 
 
 def test_records_point_at_the_ips(cloud: Graph) -> None:
@@ -132,36 +211,139 @@ def test_cert_manager_identity_is_federated_with_its_service_account(cloud: Grap
     assert federation.inputs["resourceName"] == naming.identity(cloud.stack, "uksouth", "certmanager")
 
 
-def test_dns_role_is_scoped_to_exactly_the_zones(cloud: Graph) -> None:
-    grants = roles(cloud, DNS_ZONE_CONTRIBUTOR)
+def custom_role(graph: Graph, suffix: str) -> Registration:
+    (role,) = [r for r in graph.of_type(ROLE_DEFINITION) if r.inputs["roleName"].endswith(suffix)]
+    return role
+
+
+def granted(graph: Graph, role: Registration) -> list[Registration]:
+    return [r for r in graph.of_type(ROLE) if r.inputs["roleDefinitionId"] == role_definition_urn_id(role)]
+
+
+def role_definition_urn_id(role: Registration) -> str:
+    return f"{SUB}/resourceGroups/rg/providers/RoleDefinition/{role.inputs['roleDefinitionId']}"
+
+
+def test_cert_manager_may_write_txt_records_of_exactly_the_zones_and_nothing_else(cloud: Graph) -> None:
+    role = custom_role(cloud, "-acme-dns01")
+    (permissions,) = role.inputs["permissions"]
+    assert permissions["actions"] == ["Microsoft.Network/dnsZones/read", "Microsoft.Network/dnsZones/TXT/*"]
+    assert permissions["dataActions"] == []
+    assert role.inputs["assignableScopes"] == [f"{SUB}/resourceGroups/rg-micro-{cloud.stack}-uksouth-dns"]
     zone_ids = sorted(
-        f"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-micro-{cloud.stack}-uksouth-dns"
-        f"/providers/Zone/{z.inputs['zoneName']}"
+        f"{SUB}/resourceGroups/rg-micro-{cloud.stack}-uksouth-dns/providers/Zone/{z.inputs['zoneName']}"
         for z in cloud.of_type(ZONE)
     )
+    grants = granted(cloud, role)
     assert sorted(g.inputs["scope"] for g in grants) == zone_ids
     for grant in grants:
         assert grant.inputs["principalId"] == f"principal-id-of-{cloud.stack}-uksouth-cert-manager-identity"
+    assert roles(cloud, DNS_ZONE_CONTRIBUTOR) == [], "DNS Zone Contributor may rewrite A records and delete zones"
 
 
-def test_backups_are_written_by_cockroachs_identity_only(cloud: Graph) -> None:
+def test_every_zone_is_locked_against_deletion_without_blocking_txt_cleanup(cloud: Graph) -> None:
+    locks = {r.inputs["scope"]: r for r in cloud.of_type(LOCK)}
+    for zone in cloud.of_type(ZONE):
+        zone_id = f"{SUB}/resourceGroups/{zone.inputs['resourceGroupName']}/providers/Zone/{zone.inputs['zoneName']}"
+        assert f"{zone_id}/SOA/@" in locks, f"{zone.urn} has no CanNotDelete lock"
+        assert locks[f"{zone_id}/SOA/@"].inputs["level"] == "CanNotDelete"
+        assert zone_id not in locks, "a lock on the zone itself is inherited by the TXT records cert-manager deletes"
+
+
+def test_backups_survive_a_compromised_writer(cloud: Graph) -> None:
     account = cloud.one("azure-native:storage:StorageAccount", f"{cloud.stack}-uksouth-backups-account")
     assert account.inputs["allowSharedKeyAccess"] is False and account.inputs["allowBlobPublicAccess"] is False
-    assert account.inputs["sku"]["name"] == "Standard_ZRS"
-    federation = cloud.one(FEDERATION, f"{cloud.stack}-uksouth-cockroach-federation")
-    assert federation.inputs["subject"] == COCKROACH_SA.subject
-    (grant,) = roles(cloud, STORAGE_BLOB_DATA_CONTRIBUTOR)
+    assert account.inputs["sku"]["name"] == "Standard_ZRS" and account.inputs["accessTier"] == "Hot"
+    protection = cloud.one("azure-native:storage:BlobServiceProperties", f"{cloud.stack}-uksouth-backups-protection")
+    for policy in ("deleteRetentionPolicy", "containerDeleteRetentionPolicy"):
+        assert protection.inputs[policy]["enabled"] is True and protection.inputs[policy]["days"] >= 14
+    assert protection.inputs["isVersioningEnabled"] is True
+    account_id = (
+        f"{SUB}/resourceGroups/rg-micro-{cloud.stack}-uksouth/providers/StorageAccount/{account.inputs['accountName']}"
+    )
+    assert {r.inputs["scope"]: r.inputs["level"] for r in cloud.of_type(LOCK)}[account_id] == "CanNotDelete"
+    writer = custom_role(cloud, "-backup-writer")
+    (permissions,) = writer.inputs["permissions"]
+    assert not [
+        a for a in permissions["actions"] + permissions["dataActions"] if "delete" in a.lower() or a.endswith("*")
+    ]
+    (grant,) = granted(cloud, writer)
     assert grant.inputs["scope"].endswith("/BlobContainer/cockroach-backups"), grant.inputs["scope"]
     assert grant.inputs["principalId"] == f"principal-id-of-{cloud.stack}-uksouth-cockroach-identity"
+    assert roles(cloud, STORAGE_BLOB_DATA_CONTRIBUTOR) == [], "Blob Data Contributor may delete every backup"
+    federation = cloud.one(FEDERATION, f"{cloud.stack}-uksouth-cockroach-federation")
+    assert federation.inputs["subject"] == COCKROACH_SA.subject
+
+
+@pytest.mark.parametrize(("days", "cool"), [(7, False), (30, False), (37, True), (90, True)])
+def test_backups_go_cool_only_when_they_stay_its_minimum(days: int, cool: bool) -> None:
+    rule = retention_rule(days)["definition"]["actions"]
+    assert rule["baseBlob"]["delete"] == {"daysAfterModificationGreaterThan": days}
+    assert rule["version"]["delete"] == {"daysAfterCreationGreaterThan": days}, "old versions expire too"
+    assert ("tierToCool" in rule["baseBlob"]) is cool
+    if cool:
+        assert days - rule["baseBlob"]["tierToCool"]["daysAfterModificationGreaterThan"] >= 30
+
+
+def test_the_cluster_and_its_identity_are_protected_and_autoscaled_counts_are_not_drift(cloud: Graph) -> None:
+    cluster = cloud.one(CLUSTER, f"{cloud.stack}-uksouth-aks-cluster")
+    identity = cloud.one(IDENTITY, f"{cloud.stack}-uksouth-aks-control-plane")
+    assert cluster.protect and identity.protect
+    assert "agentPoolProfiles[*].count" in cluster.ignore_changes
+
+
+def test_role_assignment_names_follow_scope_principal_and_role(cloud: Graph) -> None:
+    for grant in cloud.of_type(ROLE):
+        i = grant.inputs
+        assert i["roleAssignmentName"] == naming.role_assignment(i["scope"], i["principalId"], i["roleDefinitionId"])
+    assert len({g.inputs["roleAssignmentName"] for g in cloud.of_type(ROLE)}) == len(cloud.of_type(ROLE))
+
+
+def test_monitoring_is_on_for_platform_and_a_switch_elsewhere() -> None:
+    platform = region_graph("platform")
+    cluster = platform.one(CLUSTER, "platform-uksouth-aks-cluster")
+    (workspace,) = platform.of_type("azure-native:operationalinsights:Workspace")
+    workspace_id = (
+        f"{SUB}/resourceGroups/rg-micro-platform-uksouth/providers/Workspace/{workspace.inputs['workspaceName']}"
+    )
+    (audit,) = platform.of_type("azure-native:monitor:DiagnosticSetting")
+    assert audit.inputs["resourceUri"] == cluster_id("platform") and audit.inputs["workspaceId"] == workspace_id
+    assert {log["category"] for log in audit.inputs["logs"]} == {"kube-audit-admin", "guard"}
+    defender = cluster.inputs["securityProfile"]["defender"]
+    assert defender == {"logAnalyticsWorkspaceResourceId": workspace_id, "securityMonitoring": {"enabled": True}}
+    assert cluster.inputs["azureMonitorProfile"] == {"metrics": {"enabled": True}}
+    (association,) = platform.of_type("azure-native:monitor:DataCollectionRuleAssociation")
+    assert association.inputs["resourceUri"] == cluster_id("platform")
+    (policy,) = platform.of_type("azure-native:authorization:PolicyAssignment")
+    assert policy.inputs["policyDefinitionId"].endswith("/policySetDefinitions/42b8ef37-b724-4e24-bbc8-7a7708edfe00")
+    assert policy.inputs["parameters"] == {"effect": {"value": "audit"}} and policy.inputs["scope"] == cluster_id(
+        "platform"
+    )
+    staging = region_graph("staging")
+    assert staging.of_type("azure-native:operationalinsights:Workspace") == []
+    assert "defender" not in staging.one(CLUSTER, "staging-uksouth-aks-cluster").inputs["securityProfile"]
+
+
+def cluster_id(stack: str) -> str:
+    return f"{SUB}/resourceGroups/rg-micro-{stack}-uksouth/providers/ManagedCluster/aks-micro-{stack}-uksouth"
 
 
 def test_aks_has_the_baseline_shape(cloud: Graph) -> None:
     cluster = cloud.one(CLUSTER, f"{cloud.stack}-uksouth-aks-cluster").inputs
-    system, user = cluster["agentPoolProfiles"]
+    system, *users = cluster["agentPoolProfiles"]
     assert system["mode"] == "System" and system["nodeTaints"] == ["CriticalAddonsOnly=true:NoSchedule"]
-    assert user["mode"] == "User" and user["enableAutoScaling"] is True and user["minCount"] < user["maxCount"]
-    for pool in (system, user):
-        assert pool["availabilityZones"] == ["1", "2", "3"]
+    assert system["availabilityZones"] == ["1", "2", "3"]
+    # One user pool per zone: a datastore pod's zonal disk can always get a node in its zone.
+    assert [(u["name"], u["availabilityZones"]) for u in users] == [
+        ("micro1", ["1"]),
+        ("micro2", ["2"]),
+        ("micro3", ["3"]),
+    ]
+    for user in users:
+        assert user["mode"] == "User" and user["enableAutoScaling"] is True and user["minCount"] < user["maxCount"]
+    assert cluster["autoScalerProfile"]["balanceSimilarNodeGroups"] == "true"
+    assert cluster["apiServerAccessProfile"]["disableRunCommand"] is True
+    assert len(cluster["nodeResourceGroup"]) <= 80
     net = cluster["networkProfile"]
     assert (net["networkPlugin"], net["networkPluginMode"], net["networkPolicy"]) == ("azure", "overlay", "cilium")
     assert cluster["oidcIssuerProfile"] == {"enabled": True}
@@ -180,13 +362,8 @@ def test_platform_is_standard_tier_without_local_accounts() -> None:
     platform = region_graph("platform").one(CLUSTER, "platform-uksouth-aks-cluster").inputs
     staging = region_graph("staging").one(CLUSTER, "staging-uksouth-aks-cluster").inputs
     assert platform["disableLocalAccounts"] is True and platform["sku"]["tier"] == "Standard"
-    assert staging["disableLocalAccounts"] is False and staging["sku"]["tier"] == "Free"
-
-
-def test_kubernetes_provider_gets_the_clusters_credentials_as_a_secret(cloud: Graph) -> None:
-    (provider,) = cloud.of_type("pulumi:providers:kubernetes")
-    assert provider.inputs["kubeconfig"] == "[secret]"
-    assert "aks-micro" in provider.raw_inputs()["kubeconfig"]
+    assert staging["disableLocalAccounts"] is True and staging["sku"]["tier"] == "Free"
+    assert platform["apiServerAccessProfile"]["authorizedIPRanges"], "production's API server is not open to all"
 
 
 def test_region_stack_references_the_zones_instead_of_owning_them() -> None:
@@ -196,7 +373,7 @@ def test_region_stack_references_the_zones_instead_of_owning_them() -> None:
     assert ref.name == "staging-zones-owner"
     relatives = sorted(r.inputs["relativeRecordSetName"] for r in graph.of_type(RECORD))
     assert relatives == ["api.uksouth", "proxy.uksouth", "web.uksouth"]
-    (grant,) = roles(graph, DNS_ZONE_CONTRIBUTOR)
+    (grant,) = granted(graph, custom_role(graph, "-acme-dns01"))
     assert grant.inputs["scope"].endswith("/providers/Microsoft.Network/dnszones/m3o.dev")
 
 
@@ -209,7 +386,7 @@ def test_record_plan_for_a_secondary_region() -> None:
 @pytest.mark.parametrize("region", sorted(AZURE_REGIONS))
 def test_names_follow_azure_rules_in_every_region(region: str) -> None:
     for env in ("local", "staging", "platform", "abcdefghijkl"):
-        assert re.fullmatch(r"[a-z0-9]{3,24}", naming.storage_account(env, region, "backup"))
+        assert re.fullmatch(r"[a-z0-9]{3,24}", naming.storage_account(env, region, "backup", SUB))
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,61}[A-Za-z0-9]", naming.cluster(env, region))
         assert len(naming.resource_group(env, region, "dns")) <= 90
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{2,127}", naming.identity(env, region, "certmanager"))
@@ -219,13 +396,15 @@ def test_names_follow_azure_rules_in_every_region(region: str) -> None:
 
 def test_storage_names_stay_unique_when_cut() -> None:
     names = {
-        naming.storage_account(env, region, "backup") for env in ("staging", "platform") for region in AZURE_REGIONS
+        naming.storage_account(env, region, "backup", SUB)
+        for env in ("staging", "platform")
+        for region in AZURE_REGIONS
     }
     assert len(names) == 2 * len(AZURE_REGIONS)
 
 
 def test_role_assignment_names_are_stable_guids() -> None:
-    first = naming.role_assignment("id-x", DNS_ZONE_CONTRIBUTOR, "m3o-com")
-    assert first == naming.role_assignment("id-x", DNS_ZONE_CONTRIBUTOR, "m3o-com")
+    first = naming.role_assignment("scope", "principal", DNS_ZONE_CONTRIBUTOR)
+    assert first == naming.role_assignment("scope", "principal", DNS_ZONE_CONTRIBUTOR)
     assert re.fullmatch(r"[0-9a-f-]{36}", first)
-    assert first != naming.role_assignment("id-x", DNS_ZONE_CONTRIBUTOR, "m3o-app")
+    assert first != naming.role_assignment("scope", "recreated-principal", DNS_ZONE_CONTRIBUTOR)

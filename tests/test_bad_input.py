@@ -252,15 +252,15 @@ def test_yaml_that_means_something_else(tmp_path: Path, old: str, new: str, expe
 
 
 def test_yaml_12_numbers_and_booleans_where_they_belong(tmp_path: Path) -> None:
-    """010 is ten (YAML 1.2), not octal eight (1.1); yes still means true where a boolean belongs."""
+    """010 is ten (YAML 1.2), not octal eight (1.1); no still means false where a boolean belongs."""
     text = (ROOT / "environments" / "staging.yaml").read_text()
     path = tmp_path / "staging.yaml"
     path.write_text(
-        text.replace("storage_gb: 10\n", "storage_gb: 010\n", 1).replace("local_accounts: true", "local_accounts: yes")
+        text.replace("storage_gb: 10\n", "storage_gb: 010\n", 1).replace("local_accounts: false", "local_accounts: no")
     )
     env = load_environment(path, "environments/staging.yaml")
     assert env.datastores is not None and env.datastores.etcd.storage_gb == 10
-    assert env.regions[0].cluster is not None and env.regions[0].cluster.local_accounts is True
+    assert env.regions[0].cluster is not None and env.regions[0].cluster.local_accounts is False
 
 
 # --- values that look right but cannot deploy ---------------------------------------------------------
@@ -291,13 +291,13 @@ BAD_VALUES = [
     ("zones: [m3o.dev]", "zones: [m3o.dev, localhost]", "dns.zones[1]: localhost is not served by public DNS"),
     # IP ranges, versions, pins
     (
-        "local_accounts: true",
-        "local_accounts: true\n      authorized_ip_ranges: [10.0.0.1/8]",
+        "local_accounts: false",
+        "local_accounts: false\n      authorized_ip_ranges: [10.0.0.1/8]",
         "authorized_ip_ranges[0]",
     ),
     (
-        "local_accounts: true",
-        "local_accounts: true\n      authorized_ip_ranges: [300.0.0.0/8]",
+        "local_accounts: false",
+        "local_accounts: false\n      authorized_ip_ranges: [300.0.0.0/8]",
         "authorized_ip_ranges[0]",
     ),
     (
@@ -331,6 +331,12 @@ BAD_VALUES = [
     ("email: ops@m3o.dev", 'email: "ops@m3o.dev "', "acme.email: 'ops@m3o.dev ' has no mail domain"),
     ("vm_size: Standard_D2ds_v5", "vm_size: Standard_D2DS_V5", "system_pool.vm_size: 'Standard_D2DS_V5' is not shaped"),
     ("vm_size: Standard_D2ds_v5", "vm_size: standard_d2ds_v5", "system_pool.vm_size: 'standard_d2ds_v5' is not shaped"),
+    # Shaped right, but not in the table of sizes whose temp disk is known to hold an ephemeral OS disk.
+    (
+        "vm_size: Standard_D2ds_v5",
+        "vm_size: Standard_NC24ads_A100_v4",
+        "system_pool.vm_size: 'Standard_NC24ads_A100_v4' is not an allowed",
+    ),
 ]
 
 
@@ -363,9 +369,12 @@ def test_kind_counts_fit_one_node(tmp_path: Path, old: str, new: str, expected: 
         ('schedule: "@hourly"', 'schedule: "*/15 1-5,22 * JAN-DEC mon-fri"'),
         ("repository: micro/micro", "repository: localhost:5001/micro/micro"),
         ("nats: 2.14.2", "nats: 2.14.2-rc.1+build.5"),
-        ("local_accounts: true", "local_accounts: true\n      authorized_ip_ranges: [203.0.113.0/24, 198.51.100.7/32]"),
-        ("vm_size: Standard_D2ds_v5", "vm_size: Standard_NC24ads_A100_v4"),
-        ("vm_size: Standard_D2ds_v5", "vm_size: Standard_E4-2ds_v5"),
+        (
+            "local_accounts: false",
+            "local_accounts: false\n      authorized_ip_ranges: [203.0.113.0/24, 198.51.100.7/32]",
+        ),
+        # Any size of the model's table (infra/config/model.py VM_SIZES) whose temp disk holds the OS disk.
+        ("vm_size: Standard_D2ds_v5", "vm_size: Standard_D16ds_v5"),
         ("requests: {cpu: 250m, memory: 512Mi}", "requests: {cpu: '1', memory: 2Gi}"),
     ],
 )

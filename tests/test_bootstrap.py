@@ -157,7 +157,7 @@ def test_dry_run_lists_the_resources_and_the_settings_the_workflows_read() -> No
     ]
     main = stack_graph("staging")
     adopt = settings["adoptCommands"]
-    assert len(adopt) == len(main.of_type("azure-native:resources:ResourceGroup")) == 2
+    assert len(adopt) == len(main.of_type("azure-native:resources:ResourceGroup")) == 3  # region, edge, dns
     for r in main.of_type("azure-native:resources:ResourceGroup"):
         line = next(a for a in adopt if f" {r.name} " in a)
         parent = r.parent.replace("::pulumi:pulumi:Stack$", "::")  # as the real engine names it

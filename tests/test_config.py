@@ -70,6 +70,19 @@ def test_platform_cluster_is_locked_down() -> None:
         (lambda d: d["release"]["charts"].update(nats="latest"), "release.charts.nats: 'latest' is not a pinned"),
         (lambda d: d["regions"][0]["cluster"]["user_pool"].update(min_count=9), "user_pool.min_count: 9 is greater"),
         (lambda d: d["micro"].update(replicas=1), "micro.replicas: cloud environments run at least 2"),
+        (
+            # The review's staging defect: 128 GB on D2ds_v5 (75 GiB temp disk) is rejected by AKS.
+            lambda d: d["regions"][0]["cluster"]["system_pool"].update(os_disk_gb=128),
+            "regions[0].cluster.system_pool.os_disk_gb: 128 GB does not fit the 75 GiB temp disk of Standard_D2ds_v5",
+        ),
+        (
+            lambda d: d["regions"][0]["cluster"]["user_pool"].update(vm_size="Standard_D2s_v5"),
+            "regions[0].cluster.user_pool.vm_size: 'Standard_D2s_v5' is not an allowed size",
+        ),
+        (
+            lambda d: d["regions"][0]["cluster"].pop("operators_group_id"),
+            "regions[0].cluster.operators_group_id: required key is missing",
+        ),
     ],
 )
 def test_bad_environment_names_file_key_and_expectation(tmp_path: Path, mutate: Any, expected: str) -> None:

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from infra.cli.main import app
 from infra.guardrails import checks
+from infra.plan import computed
 from tests.conftest import ROOT, STACKS, stack_graph
 
 P = checks.policies()
@@ -85,9 +86,9 @@ def test_committed_stacks_pass_every_mandatory_policy(stack: str) -> None:
     assert not mandatory, "\n".join(str(v) for v in mandatory)
 
 
-def test_the_pack_has_nine_mandatory_and_five_advisory_policies() -> None:
+def test_the_pack_has_thirteen_mandatory_and_five_advisory_policies() -> None:
     levels = [p.enforcement for p in P.POLICIES]
-    assert (levels.count(P.MANDATORY), levels.count(P.ADVISORY)) == (9, 5)
+    assert (levels.count(P.MANDATORY), levels.count(P.ADVISORY)) == (13, 5)
     assert len(BY_NAME) == len(P.POLICIES), "policy names must be unique"
 
 
@@ -227,9 +228,12 @@ def test_production_aks_with_local_accounts_is_caught() -> None:
         lambda p: p.update(disableLocalAccounts=False),
     )
     caught("production-aks-no-local-accounts", views, cluster.urn)
-    staging = next(r for r in resources("staging") if r.azure == "containerservice:ManagedCluster")
-    assert staging.props["disableLocalAccounts"] is False, "staging keeps its break-glass admin"
-    assert not findings("production-aks-no-local-accounts", resources("staging"))
+    staging, _ = broken(
+        resources("staging"),
+        azure("containerservice:ManagedCluster"),
+        lambda p: p.update(disableLocalAccounts=False),
+    )
+    assert not findings("production-aks-no-local-accounts", staging), "the rule is production's"
 
 
 @pytest.mark.parametrize(
@@ -335,6 +339,89 @@ def test_unpinned_images_are_caught(match: Callable[[Any], bool], change: Callab
 )
 def test_what_counts_as_pinned(image: str, pinned: bool) -> None:
     assert P.is_pinned(image) is pinned
+
+
+def test_an_interactive_kubeconfig_is_caught_and_the_programs_token_kubeconfig_is_not() -> None:
+    graph = stack_graph("staging")
+    (provider,) = graph.of_type("pulumi:providers:kubernetes")
+    unmasked = replace(checks.view(provider), props=provider.raw_inputs())
+    assert list(P.no_interactive_credential(unmasked)) == [], "the program's kubeconfig is a token"
+    views = [unmasked if r.urn == provider.urn else r for r in resources("staging")]
+    aks = computed.kubeconfig("aks-micro-staging-uksouth")  # what listManagedClusterUserCredentials returns
+    broken_views, changed = broken(views, lambda r: r.urn == provider.urn, lambda p: p.update(kubeconfig=aks))
+    (finding,) = caught("no-interactive-credential", broken_views, changed.urn)
+    assert "exec" in finding.message and "devicecode" in finding.message
+
+
+@pytest.mark.parametrize("name", ["platform-uksouth-aks-cluster", "platform-uksouth-aks-control-plane"])
+def test_an_unprotected_cluster_or_cluster_identity_is_caught(name: str) -> None:
+    views, changed = broken(resources("platform"), lambda r: r.name == name, lambda p: None, protect=False)
+    caught("cluster-protected", views, changed.urn)
+
+
+def test_a_zone_without_a_lock_is_caught() -> None:
+    views = resources("platform")
+    zone = next(r for r in views if r.azure == "dns:Zone")
+    unlocked = [
+        r for r in views if not (r.azure == "authorization:ManagementLockByScope" and zone.urn in r.dependencies)
+    ]
+    assert len(unlocked) == len(views) - 1
+    caught("dns-zones-locked", unlocked, zone.urn)
+
+
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+
+
+@pytest.mark.parametrize(
+    ("match", "change", "options"),
+    [
+        # A built-in role wider than any job: Owner instead of Network Contributor.
+        (
+            lambda r: r.name == "platform-uksouth-edge-cluster",
+            lambda p: p.update(roleDefinitionId=f"/x/roleDefinitions/{OWNER}"),
+            {},
+        ),
+        # Cluster Admin on the cluster's resource group instead of the cluster.
+        (lambda r: r.name == "platform-uksouth-aks-operators-admin", lambda p: None, {"dependencies": ()}),
+        # The cert-manager role widened to every DNS action (DNS Zone Contributor's).
+        (
+            lambda r: r.name == "platform-uksouth-acme-dns01-role",
+            lambda p: p["permissions"][0].update(actions=["Microsoft.Network/dnsZones/*"]),
+            {},
+        ),
+        # The backup writer widened to every blob data action, delete included.
+        (
+            lambda r: r.name == "platform-uksouth-backup-writer-role",
+            lambda p: p["permissions"][0].update(dataActions=["Microsoft.Storage/storageAccounts/*"]),
+            {},
+        ),
+    ],
+    ids=["owner", "admin-off-cluster", "dns-wildcard", "blob-wildcard"],
+)
+def test_a_role_wider_than_its_job_is_caught(
+    match: Callable[[Any], bool], change: Callable[[dict], Any], options: dict
+) -> None:
+    views, changed = broken(resources("platform"), match, change, **options)
+    caught("least-privilege-roles", views, changed.urn)
+
+
+def test_network_contributor_on_a_group_that_holds_more_than_ips_is_caught() -> None:
+    views = resources("platform")
+    edge = next(r for r in views if r.name == "platform-uksouth-edge-rg")
+    grant = next(r for r in views if r.name == "platform-uksouth-edge-cluster")
+    moved, _ = broken(
+        views,
+        azure("storage:StorageAccount"),
+        lambda p: p.update(resourceGroupName=edge.props["resourceGroupName"]),
+    )
+    (finding,) = caught("least-privilege-roles", moved, grant.urn)
+    assert "storage:StorageAccount" in finding.message
+
+
+def test_the_pack_allows_exactly_the_built_in_roles_the_program_grants() -> None:
+    from components.azure.roles import BUILT_IN_ALLOWED
+
+    assert set(P.ALLOWED_BUILT_IN_ROLES) == set(BUILT_IN_ALLOWED)
 
 
 def test_a_zone_without_caa_is_caught() -> None:

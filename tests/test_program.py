@@ -90,14 +90,13 @@ def test_federated_subjects_match_the_service_accounts_the_charts_run_as(stack: 
 def test_gateways_use_the_static_ips(stack: str) -> None:
     graph = _cloud(stack)
     ips = {r.inputs["publicIpAddressName"] for r in graph.of_type("azure-native:network:PublicIPAddress")}
+    (group,) = {r.inputs["resourceGroupName"] for r in graph.of_type("azure-native:network:PublicIPAddress")}
     proxies = k8s(graph, "gateway.envoyproxy.io/v1alpha1:EnvoyProxy")
     annotated = set()
     for proxy in proxies:
         service = proxy.inputs["spec"]["provider"]["kubernetes"]["envoyService"]
         annotated.add(service["annotations"]["service.beta.kubernetes.io/azure-pip-name"])
-        assert service["annotations"]["service.beta.kubernetes.io/azure-load-balancer-resource-group"] == (
-            f"rg-micro-{stack}-uksouth"
-        )
+        assert service["annotations"]["service.beta.kubernetes.io/azure-load-balancer-resource-group"] == group
     assert annotated == ips
 
 

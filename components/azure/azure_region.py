@@ -1,8 +1,8 @@
 """AzureRegion: everything Azure-side that one region of an environment needs.
 
 A resource group; the AKS cluster; the api/web/proxy public IPs; the DNS records that point at
-them; cert-manager's DNS identity (DNS Zone Contributor on exactly the environment's zones);
-CockroachDB's backup storage and identity (blob writer on exactly its container); and the
+them; cert-manager's DNS identity (a TXT-only custom role on exactly the environment's zones);
+CockroachDB's backup storage and identity (a no-delete blob writer on exactly its container); and the
 Kubernetes provider the platform layer is built with. Expects the zones to exist (DnsZones).
 """
 
@@ -20,7 +20,10 @@ from components.azure.backup_storage import BackupStorage, BackupStorageArgs
 from components.azure.dns_records import DnsRecords, DnsRecordsArgs
 from components.azure.dns_zones import DnsZones
 from components.azure.edge_ips import EdgeIps, EdgeIpsArgs
-from components.azure.roles import DNS_ZONE_CONTRIBUTOR, STORAGE_BLOB_DATA_CONTRIBUTOR
+from components.azure.grants import custom_role
+from components.azure.monitoring import Monitoring, MonitoringArgs
+from components.azure.roles import ACME_TXT_WRITER, BACKUP_WRITER
+from components.azure.tags import tags
 from components.azure.workload_identity import WorkloadIdentity, WorkloadIdentityArgs
 from components.kubernetes.contracts import CERT_MANAGER_SA, COCKROACH_SA, CloudBindings
 from infra.config.model import Environment, Region
@@ -60,15 +63,22 @@ class AzureRegion(pulumi.ComponentResource):
             {
                 "resourceGroupName": naming.resource_group(env.name, region.name),
                 "location": region.name,
-                "tags": {"environment": env.name, "region": region.name, "managed-by": "pulumi"},
+                "tags": tags(env.name, region.name, "region"),
             },
-            # Holds the IPs and the backup account; deleting the group would take them with it.
+            # Holds the cluster and the backup account; deleting the group would take them with it.
             pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
         )
         group_name = group.output("name")
+        monitoring = Monitoring(
+            f"{name}-monitoring",
+            MonitoringArgs(env.name, region.name, group_name, region.cluster.monitoring),
+            child,
+        )
         cluster = AksCluster(
             f"{name}-aks",
-            AksClusterArgs(env.name, region, region.cluster, group_name, tenant_id),
+            AksClusterArgs(
+                env.name, region, region.cluster, group_name, tenant_id, subscription_id, client["objectId"], monitoring
+            ),
             child,
         )
         ips = EdgeIps(
@@ -77,7 +87,6 @@ class AzureRegion(pulumi.ComponentResource):
                 env.name,
                 region.name,
                 list(region.zones),
-                group_name,
                 subscription_id,
                 cluster.control_plane_principal_id,
             ),
@@ -85,8 +94,28 @@ class AzureRegion(pulumi.ComponentResource):
         )
         DnsRecords(
             f"{name}-dns",
-            DnsRecordsArgs(env.dns, region.name, args.primary, args.zones.zone_resource_groups, ips.addresses),
+            DnsRecordsArgs(
+                env.dns,
+                region.name,
+                args.primary,
+                args.zones.zone_resource_groups,
+                args.zones.zone_names,
+                ips.addresses,
+            ),
             child,
+        )
+        # Custom roles are defined at the resource group holding what they grant on; a region stack referencing the
+        # zones defines its own (role names are unique per tenant, so each carries env and region).
+        dns_group = pulumi.Output.all(subscription_id, args.zones.resource_group_name).apply(
+            lambda sg: f"/subscriptions/{sg[0]}/resourceGroups/{sg[1]}"
+        )
+        acme_role = custom_role(
+            f"{name}-acme-dns01-role",
+            role_name=f"micro-{env.name}-{region.name}-acme-dns01",
+            description="cert-manager DNS-01: read the zones, write TXT records; no other record type.",
+            scope=dns_group,
+            permissions=ACME_TXT_WRITER,
+            opts=child,
         )
         cert_manager = WorkloadIdentity(
             f"{name}-cert-manager",
@@ -96,16 +125,24 @@ class AzureRegion(pulumi.ComponentResource):
                 location=region.name,
                 oidc_issuer_url=cluster.oidc_issuer_url,
                 service_account=CERT_MANAGER_SA,
-                subscription_id=subscription_id,
-                role=DNS_ZONE_CONTRIBUTOR,
+                role_definition_id=acme_role.id,
+                tags=tags(env.name, region.name, "cert-manager"),
                 scopes={zone.replace(".", "-"): zone_id for zone, zone_id in args.zones.zone_ids.items()},
             ),
             child,
         )
         backups = BackupStorage(
             f"{name}-backups",
-            BackupStorageArgs(env.name, region.name, group_name, env.datastores.cockroach.backup),
+            BackupStorageArgs(env.name, region.name, group_name, subscription_id, env.datastores.cockroach.backup),
             child,
+        )
+        writer_role = custom_role(
+            f"{name}-backup-writer-role",
+            role_name=f"micro-{env.name}-{region.name}-backup-writer",
+            description="CockroachDB backups: list, read and write blobs; never delete them.",
+            scope=group.id,
+            permissions=BACKUP_WRITER,
+            opts=child,
         )
         cockroach = WorkloadIdentity(
             f"{name}-cockroach",
@@ -115,8 +152,8 @@ class AzureRegion(pulumi.ComponentResource):
                 location=region.name,
                 oidc_issuer_url=cluster.oidc_issuer_url,
                 service_account=COCKROACH_SA,
-                subscription_id=subscription_id,
-                role=STORAGE_BLOB_DATA_CONTRIBUTOR,
+                role_definition_id=writer_role.id,
+                tags=tags(env.name, region.name, "cockroach"),
                 scopes={"backups": backups.container_id},
             ),
             child,
@@ -126,13 +163,18 @@ class AzureRegion(pulumi.ComponentResource):
             kubeconfig=cluster.kubeconfig,
             render_yaml_to_directory=args.render_yaml_to_directory,
             enable_server_side_apply=True,
+            # The token in the kubeconfig changes every run; only another cluster replaces the provider.
+            cluster_identifier=naming.cluster(env.name, region.name),
             # Never fall back to an ambient kubeconfig: a wrong context would deploy into the wrong cluster.
-            opts=child,
+            # The grants are ordered before the first Kubernetes call; Azure RBAC may still take a few minutes to
+            # propagate, which the Kubernetes provider's retries of 403 on the first apply do not cover: a first
+            # `up` that fails there succeeds when re-run.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=cluster.data_plane_grants),
         )
         self.bindings = CloudBindings(
             subscription_id=subscription_id,
             tenant_id=tenant_id,
-            resource_group=group_name,
+            resource_group=ips.resource_group_name,
             dns_zones=_zone_groups(args.zones, env),
             cert_manager_client_id=cert_manager.client_id,
             public_ip_names=ips.names,

@@ -25,6 +25,8 @@ class DnsRecordsArgs:
     primary: bool
     """Whether this region answers the environment's public hosts."""
     zone_resource_groups: pulumi.Input[dict[str, str]]
+    zone_names: dict[str, pulumi.Output[str]]
+    """zone → the zone resource's name output: orders each record after its zone (a literal name would not)."""
     addresses: dict[str, pulumi.Output[str]]
     """api/web/proxy → public IP address."""
 
@@ -42,7 +44,7 @@ class DnsRecords(pulumi.ComponentResource):
                 f"{name}-{relative.replace('*', 'wildcard')}-{zone}",
                 "azure-native:dns:RecordSet",
                 {
-                    "zoneName": zone,
+                    "zoneName": args.zone_names[zone],
                     "resourceGroupName": _group_of(groups, zone),
                     "relativeRecordSetName": relative,
                     "recordType": "A",

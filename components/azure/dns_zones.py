@@ -1,8 +1,8 @@
 """DnsZones: the public zones an environment owns (m3o.dev; m3o.com and m3o.app), with CAA.
 
 Zones outlive clusters: they hold the delegation that registrars point at, so they are
-protected and retained on delete, in a resource group of their own. A region stack does
-not create them; it reads them from the owning stack through a StackReference.
+protected and retained on delete, locked against deletion in Azure, in a resource group of their
+own. A region stack does not create them; it reads them from the owning stack through a StackReference.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pulumi
 
 from components.azure import naming
 from components.azure.arm import ArmResource, client_config
+from components.azure.tags import tags
 from infra.config.model import Environment
 
 CAA_ISSUER = "letsencrypt.org"
@@ -33,7 +34,9 @@ class DnsZones(pulumi.ComponentResource):
     zone_resource_groups: pulumi.Output[dict[str, str]]
     """zone → resource group holding it; cert-manager's solvers need both."""
     zone_ids: dict[str, pulumi.Output[str]]
-    """zone → Azure resource ID, the scope of DNS Zone Contributor."""
+    """zone → Azure resource ID, the scope of cert-manager's DNS role."""
+    zone_names: dict[str, pulumi.Output[str]]
+    """zone → its name as an output of the zone, so a record set is created only once its zone exists."""
     name_servers: pulumi.Output[dict[str, list[str]]]
     """What to delegate to at the registrar."""
 
@@ -62,12 +65,12 @@ class DnsZones(pulumi.ComponentResource):
             {
                 "resourceGroupName": naming.resource_group(env.name, args.location, "dns"),
                 "location": args.location,
-                "tags": _tags(env.name),
+                "tags": tags(env.name, args.location, "dns"),
             },
             keep,
         )
         group_name = group.output("name")
-        self.zone_ids = {}
+        self.zone_ids, self.zone_names = {}, {}
         servers: dict[str, pulumi.Output[list[str]]] = {}
         for zone_name in env.dns.zones:
             zone = ArmResource(
@@ -78,7 +81,7 @@ class DnsZones(pulumi.ComponentResource):
                     "resourceGroupName": group_name,
                     "location": "global",
                     "zoneType": "Public",
-                    "tags": _tags(env.name),
+                    "tags": tags(env.name, args.location, f"dns-zone-{zone_name}"),
                 },
                 pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
                 reads=["nameServers"],
@@ -96,7 +99,23 @@ class DnsZones(pulumi.ComponentResource):
                 },
                 pulumi.ResourceOptions(parent=zone),
             )
+            # ARM locks are inherited by child resources, so a CanNotDelete lock on the zone (or its resource group)
+            # would also stop cert-manager deleting its _acme-challenge TXT records. A lock on the zone's SOA record
+            # set blocks deleting the zone, and with it the group, while record sets stay editable
+            # (MicrosoftDocs/azure-docs articles/dns/dns-protect-zones-recordsets.md, "Resource locks").
+            ArmResource(
+                f"{name}-{zone_name}-lock",
+                "azure-native:authorization:ManagementLockByScope",
+                {
+                    "lockName": "zone-cannot-be-deleted",
+                    "scope": zone.id.apply(lambda zone_id: f"{zone_id}/SOA/@"),
+                    "level": "CanNotDelete",
+                    "notes": "Registrars delegate to this zone's name servers; a new zone gets new ones.",
+                },
+                pulumi.ResourceOptions(parent=zone),
+            )
             self.zone_ids[zone_name] = zone.id
+            self.zone_names[zone_name] = zone.output("name")
             servers[zone_name] = zone.output("nameServers").apply(lambda ns: list(ns or []))
         self.resource_group_name = group_name
         self.zone_resource_groups = group_name.apply(lambda rg: {z: rg for z in env.dns.zones})
@@ -113,6 +132,8 @@ class DnsZones(pulumi.ComponentResource):
         self.zone_resource_groups = groups
         subscription = client_config()["subscriptionId"]
         self.zone_ids = {zone: _zone_id(subscription, groups, zone) for zone in args.environment.dns.zones}
+        # The owner stack created the zones; its outputs are known once they exist.
+        self.zone_names = {zone: _name_of(groups, zone) for zone in args.environment.dns.zones}
         self.name_servers = owner.require_output("nameServers")
 
 
@@ -127,10 +148,6 @@ def caa_records(email: str | None) -> list[dict]:
     return records
 
 
-def _tags(env: str) -> dict[str, str]:
-    return {"environment": env, "managed-by": "pulumi", "project": "micro-infra"}
-
-
 def _qualified(stack: str) -> str:
     """`organization/project/stack` for the self-managed backends (`organization` is the file backend's)."""
     return stack if "/" in stack else f"organization/micro-infra/{stack}"
@@ -140,3 +157,7 @@ def _zone_id(subscription: pulumi.Output[str], groups: pulumi.Output[dict], zone
     return pulumi.Output.all(subscription, groups).apply(
         lambda sg: f"/subscriptions/{sg[0]}/resourceGroups/{sg[1][zone]}/providers/Microsoft.Network/dnszones/{zone}"
     )
+
+
+def _name_of(groups: pulumi.Output[dict], zone: str) -> pulumi.Output[str]:
+    return groups.apply(lambda _: zone)

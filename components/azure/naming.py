@@ -28,6 +28,11 @@ def cluster(env: str, region: str) -> str:
     return f"aks-{stem(env, region)}"
 
 
+def node_resource_group(env: str, region: str) -> str:
+    """The AKS node resource group: at most 80 characters (the baseline names it too)."""
+    return f"rg-{stem(env, region)}-nodes"
+
+
 def public_ip(env: str, region: str, role: str) -> str:
     """Public IPs: 1-80 characters."""
     return f"pip-{stem(env, region)}-{role}"
@@ -38,13 +43,16 @@ def identity(env: str, region: str, role: str) -> str:
     return f"id-{stem(env, region)}-{role}"
 
 
-def storage_account(env: str, region: str, role: str) -> str:
+def storage_account(env: str, region: str, role: str, subscription_id: str = "") -> str:
     """Storage accounts: 3-24 lowercase alphanumerics, globally unique.
 
-    Long regions would overflow 24 characters, so the region is cut and a short hash of the
-    full stem keeps the name unique and stable.
+    The hash is seeded with the subscription, as the baseline's `uniqueString(subscription().id, ...)`: a name
+    computed from this public repository alone could be registered first by anyone, and a fork deploying the
+    same environments would collide. Six hex characters (24 bits) keep it unique; the region is cut to fit.
+    Without a seed (the bootstrap's state account, whose name the backend URL needs before Azure is asked) the
+    name follows from the public strings alone.
     """
-    digest = hashlib.sha256(f"{env}/{region}/{role}".encode()).hexdigest()[:4]
+    digest = hashlib.sha256(f"{subscription_id}/{env}/{region}/{role}".encode()).hexdigest()[:6]
     head = f"st{role[:3]}{env[:6]}"
     return (head + region)[: 24 - len(digest)] + digest
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.azure import naming
 from components.azure.arm import ArmResource
-from components.azure.roles import definition_id
+from components.azure.grants import role_assignment
 from components.kubernetes.contracts import ServiceAccountRef
 
 
@@ -28,9 +27,10 @@ class WorkloadIdentityArgs:
     """The AKS cluster's OIDC issuer; only its tokens are trusted."""
     service_account: ServiceAccountRef
     """The one ServiceAccount allowed to use the identity (the federated subject)."""
-    subscription_id: pulumi.Input[str]
-    role: str
-    """Built-in role GUID granted on every scope (see roles.py)."""
+    role_definition_id: pulumi.Input[str]
+    """The role granted on every scope: a custom role of roles.py."""
+    tags: dict[str, str]
+    """The identity's tags (tags.tags)."""
     scopes: Mapping[str, pulumi.Input[str]]
     """label → resource ID to grant `role` on; nothing else is granted."""
 
@@ -50,6 +50,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
                 "resourceName": args.identity_name,
                 "resourceGroupName": args.resource_group_name,
                 "location": args.location,
+                "tags": args.tags,
             },
             child,
             reads=["clientId", "principalId"],
@@ -68,22 +69,14 @@ class WorkloadIdentity(pulumi.ComponentResource):
             },
             pulumi.ResourceOptions(parent=identity),
         )
-        role_definition = pulumi.Output.from_input(args.subscription_id).apply(
-            lambda sub: definition_id(sub, args.role)
-        )
         for label, scope in args.scopes.items():
-            ArmResource(
+            role_assignment(
                 f"{name}-{label}",
-                "azure-native:authorization:RoleAssignment",
-                {
-                    "roleAssignmentName": naming.role_assignment(args.identity_name, args.role, label),
-                    "principalId": identity.output("principalId"),
-                    # ServicePrincipal avoids the replication race of a fresh identity ("principal not found").
-                    "principalType": "ServicePrincipal",
-                    "roleDefinitionId": role_definition,
-                    "scope": scope,
-                },
-                pulumi.ResourceOptions(parent=identity),
+                scope=scope,
+                principal_id=identity.output("principalId"),
+                principal_type="ServicePrincipal",
+                role_definition_id=args.role_definition_id,
+                opts=pulumi.ResourceOptions(parent=identity),
             )
         self.client_id = identity.output("clientId")
         self.principal_id = identity.output("principalId")

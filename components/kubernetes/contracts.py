@@ -74,7 +74,7 @@ class CloudBindings:
     subscription_id: pulumi.Input[str]
     tenant_id: pulumi.Input[str]
     resource_group: pulumi.Input[str]
-    """The region's resource group: DNS zones, public IPs and the backup account live here."""
+    """The resource group of the public IPs (the edge group), where the cloud provider looks them up."""
     dns_zones: Mapping[str, pulumi.Input[str]]
     """Zone name → resource group holding it, for ACME DNS-01 solvers."""
     cert_manager_client_id: pulumi.Input[str]

@@ -63,10 +63,12 @@ def deployer_subjects(repo: str, env: str) -> tuple[str, ...]:
 
 
 def team_groups(env: Environment) -> list[str]:
-    """The resource groups the main program deploys E into (components/azure/azure_region.py, dns_zones.py)."""
+    """The resource groups the main program deploys E into (components/azure/azure_region.py, edge_ips.py,
+    dns_zones.py)."""
     primary = env.regions[0].name
     return [
         *(naming.resource_group(env.name, r.name) for r in env.regions),
+        *(naming.resource_group(env.name, r.name, "edge") for r in env.regions),
         naming.resource_group(env.name, primary, "dns"),
     ]
 

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from infra.cli import bootstrap, check, diff, engine_cmds, local, plan, promote, render, stack
+from infra.cli import bootstrap, check, diff, doctor, engine_cmds, local, plan, promote, render, stack
 from infra.cli.common import BAD_INPUT
 from infra.config.errors import ConfigError
 from infra.plan.memory import relax_collections
@@ -21,6 +21,7 @@ app = typer.Typer(
 )
 app.command("plan")(plan.plan)
 app.command("check")(check.check)
+app.command("doctor")(doctor.doctor)
 app.command("render")(render.render)
 app.add_typer(stack.app, name="stack")
 app.command("promote")(promote.promote)

@@ -59,6 +59,13 @@ EnvName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,11}$", description="lo
 PoolName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{0,11}$", description="AKS pool name: 1-12 a-z0-9")]
 VmSize = Annotated[str, AfterValidator(values.vm_size), Field(description="an Azure VM size")]
 Zone = Literal["1", "2", "3"]
+EntraId = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="an Entra ID object ID (a GUID)",
+    ),
+]
 
 
 class Cloud(StrEnum):
@@ -102,6 +109,30 @@ class WeekDay(StrEnum):
 # --- cluster ----------------------------------------------------------------------------------
 
 
+class VmSpec(BaseModel):
+    """What the model needs to know about a VM size: its vCPUs and its local (temp) disk."""
+
+    model_config = ConfigDict(frozen=True)
+    vcpus: int
+    max_ephemeral_os_gb: int
+    """The largest ephemeral OS disk the size holds: its temp disk (Ddsv5 has no separate cache disk)."""
+    quota_family: str
+    """The regional vCPU quota the size counts against (`az vm list-usage`, name.value)."""
+
+
+VM_SIZES: dict[str, VmSpec] = {
+    # Temp storage per size: MicrosoftDocs/azure-docs articles/virtual-machines/ddv5-ddsv5-series.md
+    # (https://learn.microsoft.com/azure/virtual-machines/ddv5-ddsv5-series). An ephemeral OS disk lives on that
+    # disk, and AKS rejects an explicit Ephemeral osDiskType that does not fit instead of falling back to Managed
+    # (Azure/PSRule.Rules.Azure docs/en/rules/Azure.AKS.EphemeralOSDisk.md).
+    "Standard_D2ds_v5": VmSpec(vcpus=2, max_ephemeral_os_gb=75, quota_family="standardDDSv5Family"),
+    "Standard_D4ds_v5": VmSpec(vcpus=4, max_ephemeral_os_gb=150, quota_family="standardDDSv5Family"),
+    "Standard_D8ds_v5": VmSpec(vcpus=8, max_ephemeral_os_gb=300, quota_family="standardDDSv5Family"),
+    "Standard_D16ds_v5": VmSpec(vcpus=16, max_ephemeral_os_gb=600, quota_family="standardDDSv5Family"),
+}
+"""The VM sizes node pools may use; a new size is added here with its documented temp disk."""
+
+
 class NodePool(Strict):
     name: PoolName
     """AKS pool name; it becomes part of every node's name."""
@@ -109,12 +140,24 @@ class NodePool(Strict):
     min_count: int = Field(ge=1, le=1000)
     """Autoscaler floor. The system pool needs 3 to keep one node per zone."""
     max_count: int = Field(ge=1, le=1000)
-    os_disk_gb: int = Field(default=128, ge=30, le=2048)
+    os_disk_gb: int = Field(ge=30, le=2048)
+    """Ephemeral OS disk size; it must fit the VM size's temp disk (VM_SIZES)."""
 
     @model_validator(mode="after")
     def _bounds(self) -> NodePool:
+        problems = []
         if self.min_count > self.max_count:
-            raise ValueError(f"min_count: {self.min_count} is greater than max_count ({self.max_count})")
+            problems.append(f"min_count: {self.min_count} is greater than max_count ({self.max_count})")
+        spec = VM_SIZES.get(self.vm_size)
+        if spec is None:
+            problems.append(f"vm_size: {self.vm_size!r} is not an allowed size ({', '.join(VM_SIZES)})")
+        elif self.os_disk_gb > spec.max_ephemeral_os_gb:
+            problems.append(
+                f"os_disk_gb: {self.os_disk_gb} GB does not fit the {spec.max_ephemeral_os_gb} GiB temp disk of"
+                f" {self.vm_size}, which holds the ephemeral OS disk; use at most {spec.max_ephemeral_os_gb}"
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
 
@@ -126,6 +169,26 @@ class Maintenance(Strict):
     duration_hours: int = Field(ge=4, le=24)
 
 
+class Monitoring(Strict):
+    """What watches the cluster; each switch costs money, so each is explicit. Platform turns all of them on."""
+
+    log_analytics: bool
+    """A Log Analytics workspace receiving the control plane's audit logs (kube-audit-admin, guard)."""
+    defender: bool
+    """Microsoft Defender for Containers' sensor (needs log_analytics)."""
+    managed_prometheus: bool
+    """Azure Monitor managed Prometheus: an Azure Monitor workspace and the cluster's metrics add-on."""
+    pod_security_audit: bool
+    """The Azure Policy initiative 'Kubernetes cluster pod security restricted standards for Linux-based workloads',
+    assigned in audit mode (the add-on reports, it does not block)."""
+
+    @model_validator(mode="after")
+    def _needs_workspace(self) -> Monitoring:
+        if self.defender and not self.log_analytics:
+            raise ValueError("defender: Defender for Containers reports into Log Analytics; set log_analytics: true")
+        return self
+
+
 class Cluster(Strict):
     kubernetes_version: str = Field(pattern=r"^1\.[0-9]{2}$", description="minor version, e.g. 1.34")
     tier: Tier
@@ -133,10 +196,13 @@ class Cluster(Strict):
     upgrade_channel: UpgradeChannel
     local_accounts: bool
     """False disables the static admin kubeconfig, so only Entra ID identities get in."""
-    admin_group_ids: list[Annotated[str, Field(pattern=r"^[0-9a-f-]{36}$")]] = []
-    """Entra ID groups bound to cluster-admin."""
+    operators_group_id: EntraId
+    """The Entra ID group of the operators; it gets Azure Kubernetes Service RBAC Cluster Admin on the cluster
+    (with Azure RBAC, adminGroupObjectIDs grants nothing, so this is the only human way in)."""
     authorized_ip_ranges: list[IpRange] = []
-    """Empty means the API server is reachable from anywhere (still Entra ID-authenticated)."""
+    """Who may reach the API server. Empty means anywhere (still Entra ID-authenticated), which only a
+    non-production environment may choose; the deploying runner's egress must be listed."""
+    monitoring: Monitoring
     system_pool: NodePool
     user_pool: NodePool
     maintenance: Maintenance
@@ -429,6 +495,20 @@ class Environment(Strict):
                 problems.append(f"regions[{i}].cluster: an Azure region needs a cluster section")
             if sorted(region.zones) != ["1", "2", "3"]:
                 problems.append(f"regions[{i}].zones: cloud regions spread over zones 1, 2 and 3")
+            if region.cluster is not None:
+                user, zones = region.cluster.user_pool, len(region.zones)
+                for key in ("min_count", "max_count"):
+                    if getattr(user, key) % zones:
+                        problems.append(
+                            f"regions[{i}].cluster.user_pool.{key}: {getattr(user, key)} does not split evenly over"
+                            f" {zones} zones (the user pool runs one node pool per zone)"
+                        )
+            production = self.acme is not None and self.acme.server is AcmeServer.production
+            if production and region.cluster is not None and not region.cluster.authorized_ip_ranges:
+                problems.append(
+                    f"regions[{i}].cluster.authorized_ip_ranges: a production API server must not be open to the"
+                    " internet; list the operators' and the deploying runner's egress ranges"
+                )
         if self.acme is None:
             problems.append("acme: an Azure environment needs ACME settings")
         for i, name in enumerate(self.dns.zones):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
+
 _SUB = "/subscriptions/00000000-0000-0000-0000-000000000000"
 
 
@@ -24,6 +26,15 @@ _OWN_NAME = {
     "RoleAssignment": "roleAssignmentName",
     "MaintenanceConfiguration": "configName",
     "ManagementPolicy": "managementPolicyName",
+    "RoleDefinition": "roleDefinitionId",
+    "ManagementLockByScope": "lockName",
+    "PolicyAssignment": "policyAssignmentName",
+    "Workspace": "workspaceName",
+    "AzureMonitorWorkspace": "azureMonitorWorkspaceName",
+    "DataCollectionEndpoint": "dataCollectionEndpointName",
+    "DataCollectionRule": "dataCollectionRuleName",
+    "DataCollectionRuleAssociation": "associationName",
+    "BlobServiceProperties": "blobServicesName",
 }
 
 
@@ -104,9 +115,31 @@ def stack_reference_outputs(name: str, known: bool) -> dict[str, Any]:
 
 
 def kubeconfig(cluster: str) -> str:
-    return (
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters: [{{name: {cluster}, cluster: {{server: 'https://{cluster}.hcp.example:443'}}}}]\n"
-        f"contexts: [{{name: {cluster}, context: {{cluster: {cluster}, user: clusterUser}}}}]\n"
-        f"current-context: {cluster}\nusers: [{{name: clusterUser, user: {{}}}}]\n"
+    """What listManagedClusterUserCredentials returns for an Entra ID cluster: an exec config that runs kubelogin
+    with an interactive device-code login (the shape `az aks get-credentials` writes; Azure/kubelogin
+    docs/book/src/cli/get-token.md). The program must not hand this to a provider as it is."""
+    user = f"clusterUser_{cluster}"
+    exec_ = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": "kubelogin",
+        "args": ["get-token", "--login", "devicecode", "--server-id", "6dae42f8-4368-4678-94ff-3960e28e3630"],
+        "interactiveMode": "IfAvailable",
+    }
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": cluster,
+                    "cluster": {
+                        "certificate-authority-data": f"ca-of-{cluster}",
+                        "server": f"https://{cluster}.hcp.example:443",
+                    },
+                }
+            ],
+            "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user}}],
+            "current-context": cluster,
+            "users": [{"name": user, "user": {"exec": exec_}}],
+        }
     )

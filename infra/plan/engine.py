@@ -54,6 +54,8 @@ class Registration:
     """The provider plugin version the registration asks for ("" for components and the stack)."""
     dependencies: list[str]
     _object: Any = field(repr=False)
+    ignore_changes: tuple[str, ...] = ()
+    """Input paths the engine leaves as they are in state (ignore_changes)."""
     _inputs: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
@@ -153,6 +155,8 @@ class PlanMocks(pulumi.runtime.Mocks):
             kubeconfig = computed.kubeconfig(str(args.args.get("resourceName", "cluster")))
             encoded = base64.b64encode(kubeconfig.encode()).decode()
             return {"kubeconfigs": [{"name": "clusterUser", "value": encoded}]}, []
+        if args.token == "azure-native:authorization:getClientToken":
+            return {"token": f"token-for-{args.args.get('endpoint', 'arm')}"}, []
         raise NotImplementedError(f"the offline plan has no mock for invoke {args.token}")
 
 
@@ -187,6 +191,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 version=request.version,
                 dependencies=list(request.dependencies),
                 _object=request.object if request.type != "pulumi:pulumi:Stack" else None,
+                ignore_changes=tuple(request.ignoreChanges),
             )
         )
         return response

@@ -129,7 +129,7 @@ def naming_problems(env: str, region: str) -> list[str]:
     cluster = naming.cluster(env, region)
     if not _CLUSTER_NAME.fullmatch(cluster):
         problems.append(f"AKS cluster name {cluster!r} must be 2-63 letters, digits, - or _")
-    account = naming.storage_account(env, region, "backups")
+    account = naming.storage_account(env, region, "backups", subscription_id="")  # its shape ignores the seed
     if not _STORAGE_ACCOUNT.fullmatch(account):
         problems.append(f"storage account name {account!r} must be 3-24 lowercase letters and digits")
     return problems
