@@ -15,7 +15,7 @@ grant it to nobody: CockroachDB gets BACKUP_WRITER, and the policy pack fails a 
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 """Azure Kubernetes Service RBAC Cluster Admin: every Kubernetes DataAction on the cluster (Azure RBAC mode)."""
 # The GitHub identities `infra bootstrap` makes (learn.microsoft.com/azure/role-based-access-control/built-in-roles).
-CONTRIBUTOR = "b24988ac-6180-42e0-ab88-20f7382dd24c"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"  # Contributor (built-in roles table; 42a0, not 42e0)
 """A deployer manages everything in its own environment's resource groups."""
 RBAC_ADMINISTRATOR = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
 """Role Based Access Control Administrator: the program's own role assignments (constrained by a condition)."""
