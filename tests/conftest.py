@@ -7,6 +7,8 @@ so a test can prove what points at what.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,6 +91,22 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("guardrails")
         for line in sorted(lines):
             terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository holding a copy of this checkout's code and data, committed once (the base revision of
+    `infra diff` and upgrade tests)."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("infra", "components", "templates", "environments", "stacks"):
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "Pulumi.yaml", root)
+    git = ["git", "-C", str(root), "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "-c", "commit.gpgsign=false", "commit", "-qm", "base"], check=True)
+    return root
 
 
 @pytest.fixture(scope="session")

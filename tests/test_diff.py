@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from infra.cli.main import app
 from infra.plan.report import preview_document
 from infra.workflows.comment import MARKER, render_comment
 from infra.workflows.plan_diff import affected_stacks, diff_documents
-from tests.conftest import ROOT, stack_graph
+from tests.conftest import stack_graph
 
 runner = CliRunner()
 
@@ -190,21 +189,6 @@ def test_affected_stacks() -> None:
     assert affected_stacks(["stacks/Pulumi.platform.yaml", "README.md", "tests/test_x.py"], envs) == ["platform"]
     assert affected_stacks([".github/workflows/drift.yml", "environments/schema.json"], envs) == []
     assert affected_stacks(["components/azure/naming.py"], envs) == list(envs), "code affects every stack"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A git repository holding a copy of this checkout's code and data, committed once."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    for name in ("infra", "components", "templates", "environments", "stacks"):
-        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "Pulumi.yaml", root)
-    git = ["git", "-C", str(root), "-c", "user.name=test", "-c", "user.email=test@example.com"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "-c", "commit.gpgsign=false", "commit", "-qm", "base"], check=True)
-    return root
 
 
 # End to end: an etcd disk resize is a replace of a protected StatefulSet, and only staging is planned.

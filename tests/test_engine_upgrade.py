@@ -11,8 +11,6 @@ platform) is checked by a server-side dry run against the CRDs controller-gen ge
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,21 +41,6 @@ def objects(stack: str, root: Path) -> list[dict[str, Any]]:
 
 def key(obj: dict[str, Any]) -> tuple[str, str, str]:
     return obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A git repository holding a copy of this checkout's code and data, committed once (the base revision)."""
-    root = tmp_path / "repo"
-    root.mkdir()
-    for name in ("infra", "components", "templates", "environments", "stacks"):
-        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(ROOT / "Pulumi.yaml", root)
-    git = ["git", "-C", str(root), "-c", "user.name=test", "-c", "user.email=test@example.com"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "-c", "commit.gpgsign=false", "commit", "-qm", "base"], check=True)
-    return root
 
 
 @pytest.fixture(scope="module")
