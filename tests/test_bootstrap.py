@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from components.azure import roles
 from components.azure.github_identity import AUDIENCE, GITHUB_ISSUER
-from infra.bootstrap import PROGRAM_ROLES, Bootstrap, team_groups
+from infra.bootstrap import Bootstrap, program_roles, team_groups
 from infra.cli.main import app
 from infra.config.loader import load_environment
 from infra.plan.computed import resource_id
@@ -51,6 +51,7 @@ def _grants(g: Graph) -> set[tuple[str, str, str]]:
 
 
 _UAMI = "azure-native:managedidentity:UserAssignedIdentity"
+_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 DEPLOY = (roles.CONTRIBUTOR, roles.RBAC_ADMINISTRATOR, roles.AKS_RBAC_CLUSTER_ADMIN)
 READ = (roles.READER, roles.AKS_CLUSTER_USER, roles.AKS_RBAC_READER)
 
@@ -110,16 +111,59 @@ def test_every_resource_scope_and_subject(env: str) -> None:
     )
     if first:
         want |= {("reader", roles.STORAGE_BLOB_DATA_READER, container)}
+    definitions = {r.raw_inputs()["scope"]: r.raw_inputs() for r in g.of_type(_ROLE_DEFINITION)}
+    assert set(definitions) == team, "one authorization role per group the deployer deploys into"
+    for scope, definition in definitions.items():
+        assert definition["assignableScopes"] == [scope] and definition["permissions"] == [roles.DEPLOYER_AUTHORIZATION]
+        want |= {("deployer", definition["roleDefinitionId"], scope)}
     assert _grants(g) == want, "no role at the subscription, none on another environment's scopes"
     for r in g.of_type("azure-native:authorization:RoleAssignment"):
         inputs = r.raw_inputs()
         if inputs["roleDefinitionId"].endswith(roles.RBAC_ADMINISTRATOR):
-            assert set(re.findall(r"[0-9a-f-]{36}", inputs["condition"])) == set(PROGRAM_ROLES)
+            assert set(re.findall(r"[0-9a-f-]{36}", inputs["condition"])) == set(
+                program_roles(load_environment(ROOT / "environments" / f"{env}.yaml"))
+            )
             assert inputs["conditionVersion"] == "2.0"
         else:
             assert "condition" not in inputs
     azure = [r for r in g.registrations if r.type.startswith("azure-native:")]
     assert [p for r in azure for p in _unknown_keys(r.inputs, _args_class(r.type), r.name)] == []
+
+
+_ROLE_DEFINITION = "azure-native:authorization:RoleDefinition"
+
+
+@pytest.mark.parametrize("env", ["staging", "platform"])
+def test_the_deployer_can_create_every_authorization_object_the_main_program_declares(env: str) -> None:
+    """Contributor may not write under Microsoft.Authorization: whatever the main program creates there, the
+    bootstrap must allow (roles it assigns, through the role administrator's condition; custom roles, locks and
+    policy assignments, through the authorization role), and allow nothing more."""
+    main = stack_graph(env)
+    assigned = {
+        r.inputs["roleDefinitionId"].rsplit("/", 1)[-1]
+        for r in main.of_type(_ASSIGNMENT)
+        if isinstance(r.inputs.get("roleDefinitionId"), str)
+    }
+    assigned |= {r.inputs["roleDefinitionId"] for r in main.of_type(_ROLE_DEFINITION)}
+    admin = next(
+        r.raw_inputs()
+        for r in graph(env).of_type(_ASSIGNMENT)
+        if r.raw_inputs()["roleDefinitionId"].endswith(roles.RBAC_ADMINISTRATOR)
+    )
+    assert set(re.findall(r"[0-9a-f-]{36}", admin["condition"])) == assigned
+    created = {r.type.split(":")[-1] for r in main.registrations if r.type.startswith("azure-native:authorization:")}
+    writes = {a.split("/")[1] for a in roles.DEPLOYER_AUTHORIZATION["actions"] if a.endswith("/write")}
+    kinds = {
+        "RoleAssignment": None,
+        "RoleDefinition": "roleDefinitions",
+        "ManagementLockByScope": "locks",
+        "PolicyAssignment": "policyAssignments",
+    }
+    assert created <= set(kinds), f"{created - set(kinds)}: a new Microsoft.Authorization type needs a right"
+    used = {kinds[c] for c in created} - {None}
+    assert used <= writes, f"the deployer cannot write {used - writes}"
+    if env == "platform":  # every environment switch on: each right is used
+        assert used == writes, f"{writes - used}: granted, never used"
 
 
 def test_the_identities_trust_exactly_the_subjects_the_workflows_produce() -> None:

@@ -22,7 +22,7 @@ from components.azure.dns_zones import DnsZones
 from components.azure.edge_ips import EdgeIps, EdgeIpsArgs
 from components.azure.grants import custom_role
 from components.azure.monitoring import Monitoring, MonitoringArgs
-from components.azure.roles import ACME_TXT_WRITER, BACKUP_WRITER
+from components.azure.roles import ACME_ROLE, ACME_TXT_WRITER, BACKUP_ROLE, BACKUP_WRITER
 from components.azure.tags import tags
 from components.azure.workload_identity import WorkloadIdentity, WorkloadIdentityArgs
 from components.kubernetes.contracts import CERT_MANAGER_SA, COCKROACH_SA, CloudBindings
@@ -111,7 +111,7 @@ class AzureRegion(pulumi.ComponentResource):
         )
         acme_role = custom_role(
             f"{name}-acme-dns01-role",
-            role_name=f"micro-{env.name}-{region.name}-acme-dns01",
+            role_name=naming.custom_role(env.name, region.name, ACME_ROLE),
             description="cert-manager DNS-01: read the zones, write TXT records; no other record type.",
             scope=dns_group,
             permissions=ACME_TXT_WRITER,
@@ -138,7 +138,7 @@ class AzureRegion(pulumi.ComponentResource):
         )
         writer_role = custom_role(
             f"{name}-backup-writer-role",
-            role_name=f"micro-{env.name}-{region.name}-backup-writer",
+            role_name=naming.custom_role(env.name, region.name, BACKUP_ROLE),
             description="CockroachDB backups: list, read and write blobs; never delete them.",
             scope=group.id,
             permissions=BACKUP_WRITER,

@@ -55,7 +55,7 @@ def custom_role(
 ) -> ArmResource:
     """A custom role assignable within `scope` (a resource group); its GUID derives from the role's unique name."""
     inputs: dict[str, Any] = {
-        "roleDefinitionId": naming.role_assignment("role-definition", role_name),
+        "roleDefinitionId": naming.role_definition(role_name),
         "roleName": role_name,
         "description": description,
         "scope": scope,

@@ -62,6 +62,16 @@ def role_assignment(*parts: str) -> str:
     return str(uuid.uuid5(_ROLE_NAMESPACE, "/".join(parts)))
 
 
+def custom_role(env: str, region: str, purpose: str) -> str:
+    """Custom role names are unique per tenant, so each carries environment and region."""
+    return f"micro-{env}-{region}-{purpose}"
+
+
+def role_definition(role_name: str) -> str:
+    """A custom role's GUID, derived from its unique name: bootstrap can allow it before it exists."""
+    return role_assignment("role-definition", role_name)
+
+
 def key_vault(env: str, region: str) -> str:
     """Key vaults: 3-24 alphanumerics and hyphens, globally unique; a short hash keeps long regions in."""
     digest = hashlib.sha256(f"{env}/{region}/kv".encode()).hexdigest()[:4]

@@ -45,6 +45,10 @@ ACME_TXT_WRITER = {
     "notDataActions": [],
 }
 """cert-manager's role on the zones."""
+ACME_ROLE = "acme-dns01"
+"""ACME_TXT_WRITER's name, per environment and region (naming.custom_role)."""
+BACKUP_ROLE = "backup-writer"
+"""BACKUP_WRITER's name, per environment and region (naming.custom_role)."""
 BACKUP_WRITER = {
     # CockroachDB's BACKUP lists, reads and writes blobs; it never needs to delete one: old backups expire through
     # the account's lifecycle policy, which the storage service runs, not the writer. (Inferred from the backup
@@ -60,6 +64,31 @@ BACKUP_WRITER = {
 }
 """CockroachDB's role on its container: Storage Blob Data Contributor without delete, so a compromised writer
 cannot erase the restore points."""
+
+DEPLOYER_AUTHORIZATION_ROLE = "deployer-authorization"
+"""DEPLOYER_AUTHORIZATION's name, per environment and resource group (naming.custom_role)."""
+DEPLOYER_AUTHORIZATION = {
+    # Contributor's NotActions are Microsoft.Authorization/*/Delete and */Write (Azure built-in roles table), so a
+    # Contributor cannot create what the program declares under Microsoft.Authorization besides role assignments
+    # (which the constrained role administrator covers): custom roles, CanNotDelete locks, policy assignments.
+    "actions": [
+        "Microsoft.Authorization/roleDefinitions/read",
+        "Microsoft.Authorization/roleDefinitions/write",
+        "Microsoft.Authorization/roleDefinitions/delete",
+        "Microsoft.Authorization/locks/read",
+        "Microsoft.Authorization/locks/write",
+        "Microsoft.Authorization/locks/delete",
+        "Microsoft.Authorization/policyAssignments/read",
+        "Microsoft.Authorization/policyAssignments/write",
+        "Microsoft.Authorization/policyAssignments/delete",
+    ],
+    "notActions": [],
+    "dataActions": [],
+    "notDataActions": [],
+}
+"""The deployer's rights beyond Contributor, on its environment's groups only. Trade-off: a deployer that can
+manage the locks can also lift them; the locks guard against mistakes in other stacks and by people, and the
+state's own account is locked by bootstrap, where no CI identity has rights."""
 
 
 def definition_id(subscription_id: str, role: str) -> str:

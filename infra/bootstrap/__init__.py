@@ -36,6 +36,7 @@ import pulumi
 from components.azure import naming, roles
 from components.azure.arm import ArmResource, client_config
 from components.azure.github_identity import GithubIdentity, GithubIdentityArgs, Grant, assign, assignable_only
+from components.azure.grants import custom_role
 from components.azure.secrets_vault import SecretsVault, SecretsVaultArgs
 from components.azure.state_backend import StateBackend, StateBackendArgs
 from infra.config.model import Environment
@@ -43,8 +44,20 @@ from infra.config.model import Environment
 PROJECT = "micro-infra-bootstrap"
 LOCAL_STATE = ".pulumi-state/bootstrap"
 """The first run's state, before the bootstrap-state container exists (relative to the repository)."""
-PROGRAM_ROLES = (roles.NETWORK_CONTRIBUTOR, roles.DNS_ZONE_CONTRIBUTOR, roles.STORAGE_BLOB_DATA_CONTRIBUTOR)
-"""The roles the main program assigns (components/azure): all its deployer may hand out."""
+
+
+def program_roles(env: Environment) -> tuple[str, ...]:
+    """The roles the main program assigns for E (components/azure): all its deployer may hand out.
+
+    Built-in: Network Contributor (edge IPs) and AKS RBAC Cluster Admin (deployer and operators); custom,
+    per region: cert-manager's TXT writer and CockroachDB's backup writer, whose GUIDs derive from their names.
+    """
+    custom = (
+        naming.role_definition(naming.custom_role(env.name, r.name, purpose))
+        for r in env.regions
+        for purpose in (roles.ACME_ROLE, roles.BACKUP_ROLE)
+    )
+    return (roles.NETWORK_CONTRIBUTOR, roles.AKS_RBAC_CLUSTER_ADMIN, *custom)
 
 
 def reader_subjects(repo: str) -> tuple[str, ...]:
@@ -157,7 +170,20 @@ class Bootstrap:
                 grant,
                 pulumi.ResourceOptions(),
             )
-        condition = assignable_only(*PROGRAM_ROLES)
+        condition = assignable_only(*program_roles(env))
+        # The deployer's Microsoft.Authorization rights (roles.DEPLOYER_AUTHORIZATION), one custom role per group;
+        # each grant's scope waits on its definition, which must exist before it is assigned.
+        authorization = {
+            name: custom_role(
+                f"{env.name}-{name}-authorization-role",
+                role_name=naming.custom_role(env.name, name, roles.DEPLOYER_AUTHORIZATION_ROLE),
+                description="micro-infra deployer: custom roles, locks and policy assignments in this group.",
+                scope=g.id,
+                permissions=roles.DEPLOYER_AUTHORIZATION,
+                opts=pulumi.ResourceOptions(),
+            )
+            for name, g in groups.items()
+        }
         deployer = GithubIdentity(
             f"{env.name}-deployer",
             GithubIdentityArgs(
@@ -171,6 +197,16 @@ class Bootstrap:
                         Grant(role, g.id, f"{name}-{key}", condition if role == roles.RBAC_ADMINISTRATOR else None)
                         for name, g in groups.items()
                         for role, key in _DEPLOY_ROLES
+                    ),
+                    *(
+                        Grant(
+                            naming.role_definition(
+                                naming.custom_role(env.name, name, roles.DEPLOYER_AUTHORIZATION_ROLE)
+                            ),
+                            pulumi.Output.all(groups[name].id, definition.id).apply(lambda parts: parts[0]),
+                            f"{name}-authorization",
+                        )
+                        for name, definition in authorization.items()
                     ),
                     Grant(roles.STORAGE_BLOB_DATA_CONTRIBUTOR, container_id, "state"),
                     Grant(roles.KEY_VAULT_CRYPTO_USER, vault.key_id, f"{env.name}-key"),
