@@ -6,7 +6,8 @@ For environment E (a cloud environment of environments/), in E's primary region:
   (`pulumi import`, printed by `infra bootstrap`);
 - a Key Vault and key for E's secrets provider, addressed by a versioned key URL (SecretsVault);
 - E's deployer identity, trusted for `repo:<owner>/<repo>:environment:E` only: Contributor, a
-  constrained role administrator and AKS RBAC Cluster Admin on E's groups, blob data on the state
+  constrained role administrator, AKS RBAC Cluster Admin and an authorization role (custom roles, locks,
+  policy assignments: what Contributor may not write) on E's groups, blob data on the state
   container, crypto on E's key;
 - the read-only identity's roles on E: Reader and AKS read on E's groups, crypto on E's key.
 The first environment of the promotion chain (the one without `promote_from`: staging) also owns
