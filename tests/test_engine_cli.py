@@ -233,8 +233,18 @@ def test_cli_lifecycle_of_the_local_stack_in_render_mode(tmp_path: Path, engine_
     outputs = _json(infra(env, "outputs", "--stack", "local", "--json", cwd=tmp_path))
     assert outputs == {"stack": "local", "outputs": up["outputs"]}
 
-    again = _json(infra(env, "preview", "--stack", "local", "--json", cwd=tmp_path))
+    quiet = infra(env, "preview", "--stack", "local", "--json", "--expect-no-changes", cwd=tmp_path)
+    assert quiet.returncode == 0, f"--expect-no-changes failed with nothing changed:\n{quiet.stderr}"
+    again = _json(quiet)
     assert again["changeSummary"]["same"] == planned and again["changes"] == [], "a second preview shows changes"
+    # A provider input that is not a credential is drift: the provider now renders somewhere else.
+    stack_file = workspace.root / "stacks" / "Pulumi.local.yaml"
+    committed = stack_file.read_text()
+    render_mode(stack_file, tmp_path / "elsewhere")
+    drifted = infra(env, "preview", "--stack", "local", "--expect-no-changes", cwd=tmp_path)
+    assert drifted.returncode == 1, f"a changed provider must fail --expect-no-changes:\n{drifted.stderr}"
+    assert "--expect-no-changes:" in drifted.stderr and "kind (pulumi:providers:kubernetes)" in drifted.stderr
+    stack_file.write_text(committed)
 
     wrong = infra({**env, "PULUMI_CONFIG_PASSPHRASE": "wrong"}, "preview", "--stack", "local", cwd=tmp_path)
     assert wrong.returncode == 1, f"a wrong passphrase must fail in the engine (exit 1):\n{wrong.stderr}"
@@ -373,6 +383,23 @@ def test_up_options_pass_through_as_the_automation_api_names_them() -> None:
     for command in (Stack.up, Stack.preview):
         assert set(kwargs) <= set(inspect.signature(command).parameters), command
     assert UpOptions().kwargs() == {}, "no flag: the engine's defaults"
+
+
+def test_expect_no_changes_forgives_only_a_providers_fresh_credential() -> None:
+    from infra.engine import CREDENTIAL_INPUTS, Step, unexpected_changes
+    from tests.conftest import stack_graph
+
+    provider = "pulumi:providers:kubernetes"
+    token = Step("update", "urn:p::aks", provider, False, ("kubeconfig",))
+    retarget = Step("update", "urn:p::aks", provider, False, ("kubeconfig", "clusterIdentifier"))
+    same_key_elsewhere = Step("update", "urn:p::cfg", "kubernetes:core/v1:Secret", False, ("kubeconfig",))
+    created = Step("create", "urn:p::ns", "kubernetes:core/v1:Namespace", False)
+    quiet = [Step(op, "urn:p::x", provider, False) for op in ("same", "read", "refresh")]
+    assert unexpected_changes((token, *quiet)) == ()
+    assert unexpected_changes((token, retarget, same_key_elsewhere, created)) == (retarget, same_key_elsewhere, created)
+    # The forgiven key is the one the cloud stacks' provider takes its fresh token in, beside the fixed cluster.
+    (aks,) = [r for r in stack_graph("staging").registrations if r.type == provider]
+    assert CREDENTIAL_INPUTS[provider] <= set(aks.inputs) and "clusterIdentifier" in aks.inputs
 
 
 def test_backend_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:

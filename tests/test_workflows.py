@@ -353,8 +353,9 @@ def test_drift_workflow() -> None:
     assert data["on"]["schedule"][0]["cron"].split()[2:] == ["*", "*", "*"], "daily"
     assert "infra stack list --json" in _runs(data["jobs"]["stacks"]), "the same stack listing as the deploys"
     preview = data["jobs"]["preview"]
-    settings = _engine_steps(preview)[0]["with"]
-    assert settings["refresh"] is True and settings["expect-no-changes"] is True and settings["diff"] is True
+    (run,) = [s["run"] for s in _steps(preview) if "infra preview" in s.get("run", "")]
+    assert {"--refresh", "--diff", "--expect-no-changes"} <= set(run.split()), "refresh, then fail on any drift"
+    assert not _engine_steps(preview), "pulumi's own --expect-no-changes would flag the provider's fresh token"
     assert preview["concurrency"]["group"] == "pulumi-${{ matrix.stack }}", "shares the deploys' per-stack group"
     report = data["jobs"]["report"]
     assert report["if"] == "failure()" and report["permissions"] == {"issues": "write"}

@@ -62,6 +62,13 @@ def preview(
     diff: DiffOption = False,
     policy_pack: PolicyPackOption = None,
     message: MessageOption = None,
+    expect_no_changes: Annotated[
+        bool,
+        typer.Option(
+            "--expect-no-changes",
+            help="Exit 1 if anything would change (drift), as pulumi's flag, except a provider's fresh credential.",
+        ),
+    ] = False,
 ) -> None:
     """Show what `up` would change, from the real engine against the stack's deployed state.
 
@@ -80,6 +87,12 @@ def preview(
             fail(f"--comment: cannot write {comment} ({exc.strerror})")
         console.print(f"wrote {escape(str(comment))}", soft_wrap=True, highlight=False)
     report(result, as_json)
+    from infra.engine import unexpected_changes
+
+    if expect_no_changes and (changed := unexpected_changes(result.steps)):
+        listed = ", ".join(f"{s.op} {s.name} ({s.type})" for s in changed)
+        sys.stderr.write(f"--expect-no-changes: {len(changed)} would change: {listed}\n")
+        raise typer.Exit(1)
 
 
 def up(
