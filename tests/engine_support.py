@@ -9,6 +9,8 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +71,21 @@ class Workspace:
         )
         assert done.returncode == 0, f"pulumi {' '.join(args)} failed:\n{done.stderr[-3000:]}"
         return done
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """This workspace's engine env in os.environ, which infra/engine.py reads; no outside PULUMI_/ARM_/AZURE_ value."""
+        with pytest.MonkeyPatch.context() as patch:
+            for key in [k for k in os.environ if k.startswith(("PULUMI_", "ARM_", "AZURE_"))]:
+                patch.delenv(key)
+            for key, value in self.env.items():
+                patch.setenv(key, value)
+            yield
+
+    def init_stack(self, name: str) -> None:
+        """A new stack with the secure value every stack takes (the backup passphrase)."""
+        self.pulumi("stack", "init", name)
+        self.pulumi("config", "set", "--stack", name, "--secret", "micro-infra:backupPassphrase", "s3cr3t")
 
 
 def make_workspace(base: Path, bin_dir: Path) -> Workspace:

@@ -15,7 +15,6 @@ Not covered: Helm releases (need chart repositories) and the Azure stacks beyond
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,13 +35,10 @@ CUSTOM_GROUPS = {"cert-manager.io", "gateway.networking.k8s.io", "gateway.envoyp
 
 
 @pytest.fixture
-def engine_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, engine_bin: Path) -> Workspace:
+def engine_env(tmp_path: Path, engine_bin: Path) -> Iterator[Workspace]:
     workspace = make_workspace(tmp_path, engine_bin)
-    for key in [k for k in os.environ if k.startswith(("PULUMI_", "ARM_", "AZURE_"))]:
-        monkeypatch.delenv(key)
-    for key, value in workspace.env.items():
-        monkeypatch.setenv(key, value)
-    return workspace
+    with workspace.active():
+        yield workspace
 
 
 # --- (a), (b): stack files through the real CLI --------------------------------------------------------
@@ -101,13 +97,8 @@ def deployed(
     workspace = make_workspace(base, engine_bin)
     rendered = base / "rendered"
     render_mode(workspace.root / "stacks" / f"Pulumi.{name}.yaml", rendered)
-    with pytest.MonkeyPatch.context() as patch:
-        for key in [k for k in os.environ if k.startswith(("PULUMI_", "ARM_", "AZURE_"))]:
-            patch.delenv(key)
-        for key, value in workspace.env.items():
-            patch.setenv(key, value)
-        workspace.pulumi("stack", "init", name)
-        workspace.pulumi("config", "set", "--stack", name, "--secret", "micro-infra:backupPassphrase", "s3cr3t")
+    with workspace.active():
+        workspace.init_stack(name)
 
         started = time.monotonic()
         preview = json.loads(workspace.pulumi("preview", "--stack", name, "--json").stdout)
@@ -201,9 +192,7 @@ def test_stack_reference_then_destroy_both(deployed: Deployed, request: pytest.F
             }
         )
     )
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in workspace.env.items():
-            patch.setenv(key, value)
+    with workspace.active():
         local = engine.select_stack(deployed.stack)
         options = local.prepared.options()
         options.work_dir = str(ref_dir)

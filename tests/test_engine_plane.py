@@ -74,13 +74,8 @@ def applied(
     workspace = Workspace(made.root, {**made.env, **kube_plane.env})
     plane_mode(workspace.root / "stacks" / f"Pulumi.{name}.yaml")
     count, objects = _planned(name, workspace.root)
-    with pytest.MonkeyPatch.context() as patch:
-        for key in [k for k in os.environ if k.startswith(("PULUMI_", "ARM_", "AZURE_"))]:
-            patch.delenv(key)
-        for key, value in workspace.env.items():
-            patch.setenv(key, value)
-        workspace.pulumi("stack", "init", name)
-        workspace.pulumi("config", "set", "--stack", name, "--secret", "micro-infra:backupPassphrase", "s3cr3t")
+    with workspace.active():
+        workspace.init_stack(name)
         started = time.monotonic()
         if cli:
             done = infra({**workspace.env, "PATH": os.environ["PATH"]}, "up", "--stack", name, "--yes", "--json")
@@ -140,9 +135,7 @@ def test_a_second_preview_shows_no_changes(applied: Applied) -> None:
     from infra import engine
 
     if applied.cli:
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in applied.workspace.env.items():
-                patch.setenv(key, value)
+        with applied.workspace.active():
             summary = engine.select_stack(applied.stack).preview().summary
     else:
         done = infra(
@@ -164,9 +157,7 @@ def test_destroy_leaves_nothing_behind(applied: Applied, kube_plane: Plane, requ
         )
         assert done.returncode == 0, done.stderr[-3000:]
     else:
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in applied.workspace.env.items():
-                patch.setenv(key, value)
+        with applied.workspace.active():
             stack = engine.select_stack(applied.stack)
             assert _nonzero(stack.destroy().summary) == {"delete": applied.summary["create"]}
             assert stack.resource_count() == 0
