@@ -77,20 +77,43 @@ def k8s(graph: Graph, kind: str, name: str | None = None, namespace: str | None 
     return out
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules marked `long` first (a stable sort): under `--dist loadfile` each module is one worker's unit,
+    and starting the longest chains first lets the other workers take everything else meanwhile."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Engine step timings (engine_support.record) travel on the report, so xdist workers' reach the summary."""
+    from tests.engine_support import TIMINGS
+
+    report = yield
+    if TIMINGS:  # a new list: the phases' reports share the item's
+        report.user_properties = [*report.user_properties, *(("timing", line) for line in TIMINGS)]
+        TIMINGS.clear()
+    return report
+
+
+PHASES = ("setup", "call", "teardown")
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Counts that guardrail tests record with `record_property("summary", ...)` (fuzz cases, checkov results)."""
-    lines = [
-        value
-        for reports in terminalreporter.stats.values()
-        for report in reports
-        if getattr(report, "when", None) == "call"
-        for name, value in getattr(report, "user_properties", ())
-        if name == "summary"
-    ]
-    if lines:
-        terminalreporter.section("guardrails")
-        for line in sorted(lines):
-            terminalreporter.write_line(line)
+    """Counts that guardrail tests record with `record_property("summary", ...)` (fuzz cases, checkov results),
+    and the engine step timings."""
+    reports = [report for reports in terminalreporter.stats.values() for report in reports]
+    for section, kind, phases in (("guardrails", "summary", ("call",)), ("engine timing", "timing", PHASES)):
+        lines = [
+            value
+            for report in reports
+            if getattr(report, "when", None) in phases
+            for name, value in report.user_properties
+            if name == kind
+        ]
+        if lines:
+            terminalreporter.section(section)
+            for line in sorted(lines):
+                terminalreporter.write_line(line)
 
 
 @pytest.fixture
@@ -110,11 +133,11 @@ def repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def engine_bin(request: pytest.FixtureRequest) -> Path:
+def engine_bin() -> Path:
     """The real engine's bin directory (scripts/ensure-pulumi builds it once, then reuses its cache)."""
     from tests.engine_support import ensure_engine
 
-    return ensure_engine(request)
+    return ensure_engine()
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 PASSPHRASE = "test"
 
 
-def ensure_engine(request: pytest.FixtureRequest) -> Path:
+def ensure_engine() -> Path:
     """The bin directory of the real engine; builds it on first use (about 20 minutes cold, <1 s cached)."""
     done, seconds, first = _ensure_pulumi()
     if done.returncode != 0:
@@ -30,7 +30,7 @@ def ensure_engine(request: pytest.FixtureRequest) -> Path:
             pytest.skip("Go is not installed: scripts/ensure-pulumi needs Go (>= 1.26.6) to build the Pulumi engine")
         pytest.fail(f"scripts/ensure-pulumi failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     if first:
-        record(request, "ensure-pulumi", seconds)
+        record("ensure-pulumi", seconds)
     return Path(done.stdout.strip().splitlines()[-1])
 
 
@@ -131,12 +131,11 @@ def render_mode(stack_file: Path, rendered: Path) -> None:
     stack_file.write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-def record(request: pytest.FixtureRequest, step: str, seconds: float) -> None:
-    """Print a step's wall time in the terminal summary (shown even when output is captured)."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is None or capture is None:
-        return
-    with capture.global_and_fixture_disabled():
-        reporter.ensure_newline()
-        reporter.write_line(f"engine timing: {step}: {seconds:.1f}s")
+TIMINGS: list[str] = []
+"""Step timings not yet attached to a test report (conftest.py moves them onto the next one)."""
+
+
+def record(step: str, seconds: float) -> None:
+    """A step's wall time, shown under "engine timing" at the end of the run (also from xdist workers, which
+    have no terminal of their own: the timing travels in the report's user_properties)."""
+    TIMINGS.append(f"{step}: {seconds:.1f}s")

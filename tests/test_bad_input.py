@@ -52,6 +52,15 @@ def test_an_empty_stack_flag_is_a_bad_name_not_every_stack(command: str) -> None
     assert result.stderr.strip() == "--stack: '' is not a stack name such as staging or staging-westeurope"
 
 
+def test_one_commands_json_does_not_carry_over_to_the_next_in_the_same_process(tmp_path: Path) -> None:
+    """--json makes errors a JSON document on stdout too; a later command without it writes only its line."""
+    comment = str(tmp_path / "missing" / "comment.md")
+    earlier = runner.invoke(app, ["preview", "--stack", "local", "--json", "--comment", comment])
+    assert earlier.exit_code == 2 and '"exitCode": 2' in earlier.stdout, earlier.output
+    later = runner.invoke(app, ["plan", "--stack", ""])
+    assert later.exit_code == 2 and later.stdout == "", later.stdout
+
+
 def test_empty_regions_build_nothing_so_they_are_refused(root: Path) -> None:
     problems = stack_problems(root, "staging", "micro-infra:environment: staging\nmicro-infra:regions: []")
     assert problems == [

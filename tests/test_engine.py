@@ -102,12 +102,12 @@ def deployed(
 
         started = time.monotonic()
         preview = json.loads(workspace.pulumi("preview", "--stack", name, "--json").stdout)
-        record(request, f"{name} preview (pulumi CLI)", time.monotonic() - started)
+        record(f"{name} preview (pulumi CLI)", time.monotonic() - started)
 
         stack = engine.select_stack(name)
         started = time.monotonic()
         result = stack.up()
-        record(request, f"{name} up (infra/engine.py)", time.monotonic() - started)
+        record(f"{name} up (infra/engine.py)", time.monotonic() - started)
         manifests = [
             doc for path in sorted(rendered.rglob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc
         ]
@@ -174,7 +174,7 @@ pulumi.export("environment", local.get_output("environment"))
 """
 
 
-def test_stack_reference_then_destroy_both(deployed: Deployed, request: pytest.FixtureRequest) -> None:
+def test_stack_reference_then_destroy_both(deployed: Deployed) -> None:
     """A second stack reads the first's output; then both are destroyed down to no resources (runs last)."""
     from pulumi import automation as auto
 
@@ -199,13 +199,13 @@ def test_stack_reference_then_destroy_both(deployed: Deployed, request: pytest.F
         referencing = auto.create_stack("localref", work_dir=str(ref_dir), opts=options)
         started = time.monotonic()
         up = referencing.up()
-        record(request, "referencing stack up", time.monotonic() - started)
+        record("referencing stack up", time.monotonic() - started)
         assert up.outputs["environment"].value == deployed.stack, f"StackReference gave {up.outputs}"
 
         referencing.destroy()
         started = time.monotonic()
         result = local.destroy()
-        record(request, f"{deployed.stack} destroy (infra/engine.py)", time.monotonic() - started)
+        record(f"{deployed.stack} destroy (infra/engine.py)", time.monotonic() - started)
         assert result.summary["delete"] == deployed.summary["create"]
         assert local.resource_count() == 0
         assert len(referencing.export_stack().deployment.get("resources") or []) == 0

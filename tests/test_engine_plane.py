@@ -28,7 +28,7 @@ from tests.engine_support import Workspace, make_workspace, record
 from tests.kube_plane import CONTEXT, Plane
 from tests.test_engine_cli import infra
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.long]
 
 
 def plane_mode(stack_file: Path) -> None:
@@ -84,7 +84,6 @@ def applied(
         else:
             summary = engine.select_stack(name).up().summary
         record(
-            request,
             f"{name} up on the API server ({'infra CLI' if cli else 'infra/engine.py'})",
             time.monotonic() - started,
         )
@@ -146,7 +145,7 @@ def test_a_second_preview_shows_no_changes(applied: Applied) -> None:
     assert _nonzero(summary) == {"same": applied.summary["create"]}, f"a second preview of {applied.stack}: {summary}"
 
 
-def test_destroy_leaves_nothing_behind(applied: Applied, kube_plane: Plane, request: pytest.FixtureRequest) -> None:
+def test_destroy_leaves_nothing_behind(applied: Applied, kube_plane: Plane) -> None:
     """Runs last for each stack: every object is gone, and so are the claims StatefulSets made and their volumes."""
     from infra import engine
 
@@ -161,7 +160,7 @@ def test_destroy_leaves_nothing_behind(applied: Applied, kube_plane: Plane, requ
             stack = engine.select_stack(applied.stack)
             assert _nonzero(stack.destroy().summary) == {"delete": applied.summary["create"]}
             assert stack.resource_count() == 0
-    record(request, f"{applied.stack} destroy on the API server", time.monotonic() - started)
+    record(f"{applied.stack} destroy on the API server", time.monotonic() - started)
     assert _live(kube_plane, applied.objects) == []
     namespaces = {o["metadata"]["name"] for o in applied.objects if o["kind"] == "Namespace"}
     left = [

@@ -45,12 +45,12 @@ def key(obj: dict[str, Any]) -> tuple[str, str, str]:
 
 @pytest.fixture(scope="module")
 def namespaces(kube_plane: Plane) -> Iterator[set[str]]:
-    """Namespaces the dry runs need (a namespaced object is checked only in an existing one); deleted at the end,
-    not waited for (the upgrade test, which runs after the dry runs, takes over those it applies itself)."""
+    """Namespaces the dry runs need (a namespaced object is checked only in an existing one); deleted at the end
+    and waited for, so that whatever runs next on this worker's plane finds none of them terminating."""
     made: set[str] = set()
     yield made
     if made:
-        kube_plane.kubectl("delete", "namespace", *sorted(made), "--ignore-not-found", "--wait=false")
+        kube_plane.kubectl("delete", "namespace", *sorted(made), "--ignore-not-found", "--timeout", "120s")
 
 
 @pytest.mark.parametrize("stack", ["local", "parity", "staging", "platform"])
@@ -106,8 +106,7 @@ def test_a_forbidden_update_is_the_replace_infra_diff_reports(repo: Path, kube_p
         assert change["type"] == "kubernetes:apps/v1:StatefulSet" and change["holdsData"] is True, change
         assert change["replacePaths"] == ["spec.volumeClaimTemplates[0].spec.resources.requests.storage"]
     finally:
-        # Not waited for: nothing after this test uses these namespaces (the plane tests run first).
-        kube_plane.kubectl("delete", "-f", "-", "--ignore-not-found", "--wait=false", stdin=_yaml(base))
+        kube_plane.kubectl("delete", "-f", "-", "--ignore-not-found", "--timeout", "120s", stdin=_yaml(base))
 
 
 def _yaml(docs: list[dict[str, Any]]) -> str:

@@ -9,7 +9,7 @@ import sys
 import typer
 
 from infra.cli import bootstrap, check, diff, doctor, engine_cmds, local, plan, promote, render, stack
-from infra.cli.common import BAD_INPUT
+from infra.cli.common import BAD_INPUT, json_errors
 from infra.config.errors import ConfigError
 from infra.plan.memory import relax_collections
 
@@ -42,6 +42,7 @@ def main() -> None:
     Offline commands (plan, render, check, diff, bootstrap --dry-run) need only Python. Engine commands
     (preview, up, destroy, refresh, outputs, bootstrap) need the pulumi CLI (https://www.pulumi.com/docs/install/).
     """
+    json_errors(False)  # process state: the app can run more than once in a process (tests, embedding)
 
 
 def run() -> None:
