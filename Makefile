@@ -31,7 +31,7 @@ test: $(STAMP) tools
 	$(BIN)/ruff check infra components tests policy benchmarks scripts/bench
 	$(BIN)/ruff format --check infra components tests policy benchmarks scripts/bench
 	$(BIN)/mypy
-	PATH="$$(scripts/ensure-pulumi | tail -1):$$PATH" $(BIN)/pytest -q -n 3 --dist loadfile
+	PATH="$$(scripts/ensure-pulumi | tail -1):$$PATH" $(BIN)/pytest -q -n 3 --dist loadfile --no-loadscope-reorder
 
 ## tools: the real Pulumi engine and the test control plane (both built from Go modules), the guardrail
 ## venvs and actionlint, all cached outside the repository in $${MICRO_INFRA_CACHE:-~/.cache/micro-infra}

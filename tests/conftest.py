@@ -78,8 +78,9 @@ def k8s(graph: Graph, kind: str, name: str | None = None, namespace: str | None 
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Modules marked `long` first (a stable sort): under `--dist loadfile` each module is one worker's unit,
-    and starting the longest chains first lets the other workers take everything else meanwhile."""
+    """Modules marked `long` first (a stable sort): under `--dist loadfile --no-loadscope-reorder` (Makefile)
+    each module is one worker's unit, taken in this order, and starting the longest chains first lets the other
+    workers take everything else meanwhile (xdist's own order, most tests first, starts them last)."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 

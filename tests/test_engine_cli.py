@@ -1,6 +1,7 @@
 """`infra preview|up|outputs|destroy` and `infra local` as a user runs them, in a subprocess.
 
-The lifecycle and credential tests need the real engine (marker `engine`); the bad-input paths
+The lifecycle itself runs in test_engine.py (render mode) and test_engine_plane.py (on an API server).
+The confirmation, pass-through and credential tests here need the real engine (marker `engine`); the bad-input paths
 (bad stack, no pulumi, no kind or docker) and the kind config template do not, and run with the
 rest of the suite. Every run works on a temporary copy of the project (MICRO_INFRA_ROOT), and each
 error path also proves that nothing ran: no state directory appears and the stack file is unchanged.
@@ -14,7 +15,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import jinja2
 import pytest
@@ -23,6 +23,8 @@ import yaml
 from components.kubernetes.edge import KIND_HTTP_NODE_PORT, KIND_HTTPS_NODE_PORT
 from tests.conftest import ROOT
 from tests.engine_support import Workspace, make_workspace, render_mode
+
+pytestmark = pytest.mark.long
 
 CREDENTIAL_PREFIXES = ("PULUMI_", "ARM_", "AZURE_", "ACTIONS_ID_TOKEN_")
 FAKE_SERVICE_PRINCIPAL = {
@@ -193,73 +195,6 @@ def test_local_up_with_a_docker_that_reaches_no_engine(tmp_path: Path) -> None:
 
 
 # --- the real engine ---------------------------------------------------------------------------------
-
-
-def _json(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    assert done.returncode == 0, f"exit {done.returncode}:\n{done.stderr[-3000:]}"
-    return json.loads(done.stdout)
-
-
-@pytest.mark.engine
-def test_cli_lifecycle_of_the_local_stack_in_render_mode(tmp_path: Path, engine_bin: Path) -> None:
-    """preview → up → outputs → preview (no changes) → two failures → destroy → outputs, as typed by a user.
-
-    Engine failures exit 1 with the engine's own message: a wrong passphrase (fails reading the config)
-    and refresh (the provider cannot read objects back in render mode; there is no cluster).
-    """
-    from infra.cli.plan import plan_stacks
-
-    workspace: Workspace = make_workspace(tmp_path, engine_bin)
-    render_mode(workspace.root / "stacks" / "Pulumi.local.yaml", tmp_path / "rendered")
-    env = {**workspace.env, "PATH": os.environ["PATH"]}  # infra finds the CLI itself (the ensure-pulumi cache)
-
-    comment = tmp_path / "comment.md"
-    preview = _json(infra(env, "preview", "--stack", "local", "--json", "--comment", str(comment), cwd=tmp_path))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MICRO_INFRA_ROOT", str(workspace.root))
-        (graph,) = plan_stacks(["local"])
-    planned = len(graph.registrations)
-    assert preview["changeSummary"]["create"] == planned, f"real preview {preview['changeSummary']}, plan {planned}"
-    assert len(preview["changes"]) == planned and {c["op"] for c in preview["changes"]} == {"create"}
-    text = comment.read_text()
-    assert text.startswith("<!-- micro-infra:plan-diff -->") and "### Preview: stack `local`" in text, text[:500]
-    assert f"**Creates ({planned - 1})**" in text, "the comment lists every create but the stack itself"
-
-    up = _json(infra(env, "up", "--stack", "local", "--yes", "--json", cwd=tmp_path))
-    assert up["changeSummary"]["create"] == planned
-    assert up["outputs"]["environment"] == "local"
-    assert list((tmp_path / "rendered").rglob("*.yaml")), "up rendered no manifests"
-
-    outputs = _json(infra(env, "outputs", "--stack", "local", "--json", cwd=tmp_path))
-    assert outputs == {"stack": "local", "outputs": up["outputs"]}
-
-    quiet = infra(env, "preview", "--stack", "local", "--json", "--expect-no-changes", cwd=tmp_path)
-    assert quiet.returncode == 0, f"--expect-no-changes failed with nothing changed:\n{quiet.stderr}"
-    again = _json(quiet)
-    assert again["changeSummary"]["same"] == planned and again["changes"] == [], "a second preview shows changes"
-    # A provider input that is not a credential is drift: the provider now renders somewhere else.
-    stack_file = workspace.root / "stacks" / "Pulumi.local.yaml"
-    committed = stack_file.read_text()
-    render_mode(stack_file, tmp_path / "elsewhere")
-    drifted = infra(env, "preview", "--stack", "local", "--expect-no-changes", cwd=tmp_path)
-    assert drifted.returncode == 1, f"a changed provider must fail --expect-no-changes:\n{drifted.stderr}"
-    assert "--expect-no-changes:" in drifted.stderr and "kind (pulumi:providers:kubernetes)" in drifted.stderr
-    stack_file.write_text(committed)
-
-    wrong = infra({**env, "PULUMI_CONFIG_PASSPHRASE": "wrong"}, "preview", "--stack", "local", cwd=tmp_path)
-    assert wrong.returncode == 1, f"a wrong passphrase must fail in the engine (exit 1):\n{wrong.stderr}"
-    assert "incorrect passphrase" in wrong.stderr and "Traceback" not in wrong.stderr and "stdout:" not in wrong.stderr
-
-    refresh = infra(env, "refresh", "--stack", "local", cwd=tmp_path)  # render mode: no cluster to read from
-    assert refresh.returncode == 1, f"refresh without a cluster must fail in the engine:\n{refresh.stderr}"
-    assert "refresh of stack local failed:\nfailed to read resource state due to unreachable cluster" in refresh.stderr
-    assert "Traceback" not in refresh.stderr
-
-    done = infra(env, "destroy", "--stack", "local", "--yes", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert "delete" in done.stdout and str(planned) in done.stdout, done.stdout
-    assert _json(infra(env, "outputs", "--stack", "local", "--json", cwd=tmp_path))["outputs"] == {}
-    assert not (workspace.root / ".pulumi-state").exists(), "PULUMI_BACKEND_URL must win over the default"
 
 
 @pytest.mark.engine

@@ -155,6 +155,7 @@ def test_destroy_leaves_nothing_behind(applied: Applied, kube_plane: Plane) -> N
             {**applied.workspace.env, "PATH": os.environ["PATH"]}, "destroy", "--stack", applied.stack, "--yes"
         )
         assert done.returncode == 0, done.stderr[-3000:]
+        assert "delete" in done.stdout and str(applied.summary["create"]) in done.stdout, done.stdout
     else:
         with applied.workspace.active():
             stack = engine.select_stack(applied.stack)

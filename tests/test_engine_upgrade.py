@@ -22,7 +22,7 @@ from infra.guardrails.render import is_object, manifest
 from tests.conftest import ROOT
 from tests.kube_plane import Plane
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.long]
 
 CUSTOM_GROUPS = ("cert-manager.io/", "gateway.networking.k8s.io/", "gateway.envoyproxy.io/")
 ETCD_SIZE = "  etcd:\n    members: 1\n    storage_gb: 1\n"
