@@ -96,14 +96,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
-PHASES = ("setup", "call", "teardown")
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Counts that guardrail tests record with `record_property("summary", ...)` (fuzz cases, checkov results),
     and the engine step timings."""
     reports = [report for reports in terminalreporter.stats.values() for report in reports]
-    for section, kind, phases in (("guardrails", "summary", ("call",)), ("engine timing", "timing", PHASES)):
+    for section, kind, phases in (
+        ("guardrails", "summary", ("call",)),
+        ("engine timing", "timing", ("setup", "call", "teardown")),
+    ):
         lines = [
             value
             for report in reports

@@ -37,7 +37,8 @@ kind cluster ships it (rancher local-path); this plane has no provisioner of its
 created here and kwok's volume stages play the provisioner, binding each claim to a fake PV."""
 KWOK_STAGE_CLASS = "kwok-volume"
 """The class name kwok's own volume stages select on (kustomize/stage/volume/fast in the kwok module)."""
-NODE_STAGES = ("node-initialize", "node-heartbeat-with-lease", "pod-ready", "pod-complete", "pod-delete")
+NODE_STAGES = ("node-initialize", "pod-ready", "pod-complete", "pod-delete")
+"""No heartbeat stage: nothing reads the node's lease or heartbeats (see NODE_HEALTH)."""
 VOLUME_STAGES = ("pvc-provision", "pv-bind", "pv-delete", "pvc-delete")
 NODE_HEALTH = "node-lifecycle-controller"
 """Left out, with the TaintNodesByCondition admission plugin that only it undoes: on a starved machine kwok's
@@ -249,7 +250,7 @@ class Plane:
             "kwok",
             "--kubeconfig", kubeconfig, "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
-            "--cidr", POD_CIDR, "--node-ip", "192.0.2.254", "--node-lease-duration-seconds", "40",
+            "--cidr", POD_CIDR, "--node-ip", "192.0.2.254",
             "--server-address", "", "--node-port", "0",  # no kwok server: nothing listens beyond 127.0.0.1
             *[arg for path in configs for arg in ("--config", str(path))],
         )  # fmt: skip
